@@ -1,0 +1,401 @@
+"""Tests for fasterpay.faults: seeded latency, injected faults and virtual time."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+import fasterpay.faults as faults
+from fasterpay.aws import AwsEnvironment, open_environment
+from fasterpay.faults import (
+    DEFAULT_LATENCY_MODEL,
+    AttemptRecord,
+    FaultInjector,
+    FaultPlan,
+    LatencyDistribution,
+    LatencyModel,
+)
+from fasterpay.metering import ApiCallMeter
+
+REGION = "eu-west-2"
+# botocore's "max_attempts" counts retries; "total_max_attempts" counts the first attempt too.
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+@pytest.fixture(autouse=True)
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def env() -> Iterator[AwsEnvironment]:
+    with open_environment("moto", region=REGION) as opened:
+        opened.client("dynamodb").create_table(
+            TableName="postings",
+            KeySchema=[{"AttributeName": "EndToEndId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "EndToEndId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield opened
+
+
+@pytest.fixture
+def backoff_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record botocore's retry back-off instead of sleeping it (no wall-clock in tests)."""
+    slept: list[float] = []
+    monkeypatch.setattr("botocore.endpoint.time.sleep", slept.append)
+    return slept
+
+
+def _item(end_to_end_id: str) -> dict[str, Any]:
+    return {"EndToEndId": {"S": end_to_end_id}}
+
+
+# Latency distributions and models ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("p50", "p99"), [(0, 10), (-1, 10), (5, 4), (math.nan, 10), (4, math.inf)]
+)
+def test_latency_distribution_rejects_bad_percentiles(p50: float, p99: float) -> None:
+    with pytest.raises(ValueError):
+        LatencyDistribution(p50, p99)
+
+
+@pytest.mark.parametrize(("p50", "p99"), [("4", 12), (True, 12), (4, None)])
+def test_latency_distribution_rejects_non_numbers(p50: Any, p99: Any) -> None:
+    with pytest.raises(TypeError):
+        LatencyDistribution(p50, p99)
+
+
+def test_latency_samples_match_p50_and_p99() -> None:
+    dist = LatencyDistribution(p50_ms=4, p99_ms=12)
+    rng = random.Random(20261101)
+    samples_ms = [dist.sample(rng) * 1000 for _ in range(40_000)]
+    percentiles = statistics.quantiles(samples_ms, n=100)
+
+    assert math.isclose(dist.mu, math.log(4))
+    assert percentiles[49] == pytest.approx(4, rel=0.03)
+    assert percentiles[98] == pytest.approx(12, rel=0.06)
+    assert min(samples_ms) > 0
+
+
+def test_equal_percentiles_give_a_constant_latency() -> None:
+    dist = LatencyDistribution(7, 7)
+    assert {round(dist.sample(random.Random(seed)), 12) for seed in range(5)} == {0.007}
+
+
+def test_latency_model_picks_operation_then_service_then_default() -> None:
+    model = LatencyModel(
+        default=LatencyDistribution(10, 40),
+        per_service={"dynamodb": LatencyDistribution(4, 12)},
+        per_operation={("dynamodb", "TransactWriteItems"): LatencyDistribution(9, 30)},
+    )
+    assert model.for_call("dynamodb", "TransactWriteItems").p50_ms == 9
+    assert model.for_call("dynamodb", "GetItem").p50_ms == 4
+    assert model.for_call("kinesis", "PutRecord").p50_ms == 10
+    assert model.describe() == [
+        {"service": "*", "operation": "*", "p50_ms": 10, "p99_ms": 40},
+        {"service": "dynamodb", "operation": "*", "p50_ms": 4, "p99_ms": 12},
+        {"service": "dynamodb", "operation": "TransactWriteItems", "p50_ms": 9, "p99_ms": 30},
+    ]
+
+
+def test_default_latency_model_states_its_assumptions() -> None:
+    model = DEFAULT_LATENCY_MODEL
+    figures = {(s, o): (d.p50_ms, d.p99_ms) for s, o, d in [
+        ("dynamodb", "GetItem", model.for_call("dynamodb", "GetItem")),
+        ("dynamodb", "PutItem", model.for_call("dynamodb", "PutItem")),
+        ("dynamodb", "TransactWriteItems", model.for_call("dynamodb", "TransactWriteItems")),
+        ("kms", "Decrypt", model.for_call("kms", "Decrypt")),
+        ("sqs", "SendMessage", model.for_call("sqs", "SendMessage")),
+        ("s3", "PutObject", model.for_call("s3", "PutObject")),
+        ("sts", "AssumeRole", model.for_call("sts", "AssumeRole")),
+        ("lambda", "Invoke", model.for_call("lambda", "Invoke")),
+    ]}
+    assert figures == {
+        ("dynamodb", "GetItem"): (4, 12), ("dynamodb", "PutItem"): (4, 12),
+        ("dynamodb", "TransactWriteItems"): (9, 30), ("kms", "Decrypt"): (6, 20),
+        ("sqs", "SendMessage"): (8, 30), ("s3", "PutObject"): (20, 80),
+        ("sts", "AssumeRole"): (20, 60), ("lambda", "Invoke"): (10, 40),
+    }
+    assert "assumptions" in model.source and "not measurements" in model.source
+    assert "2026-11" in model.source
+    with pytest.raises(TypeError):
+        model.per_service["kms"] = LatencyDistribution(1, 2)  # type: ignore[index]
+
+
+# Fault plans ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"throttle_rate": -0.1}, {"server_error_rate": 1.5}, {"timeout_rate": math.nan},
+     {"throttle_rate": 0.6, "server_error_rate": 0.3, "timeout_rate": 0.2}],
+)
+def test_fault_plan_rejects_bad_rates(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        FaultPlan(**kwargs)
+
+
+@pytest.mark.parametrize("field", ["services", "operations", "partitioned_regions"])
+def test_fault_plan_rejects_a_bare_string_for_a_set(field: str) -> None:
+    with pytest.raises(TypeError, match="set of names"):
+        FaultPlan(**{field: "dynamodb"})
+
+
+def test_fault_plan_freezes_its_sets() -> None:
+    plan = FaultPlan(services={"kms"}, operations=["Decrypt"], partitioned_regions={"eu-west-1"})
+    assert plan.services == frozenset({"kms"}) and isinstance(plan.operations, frozenset)
+    assert plan.applies_to("kms", "Decrypt") and not plan.applies_to("kms", "Encrypt")
+    assert not plan.applies_to("dynamodb", "Decrypt")
+
+
+# Injection against moto ---------------------------------------------------------------------------
+
+
+def _run_mixed_calls(env: AwsEnvironment, seed: int) -> tuple[AttemptRecord, ...]:
+    injector = FaultInjector(
+        latency=DEFAULT_LATENCY_MODEL,
+        plan=FaultPlan(throttle_rate=0.2, server_error_rate=0.1, timeout_rate=0.1),
+        seed=seed,
+    )
+    dynamodb = injector.attach(env.client("dynamodb", config=NO_RETRIES))
+    kms = injector.attach(env.client("kms", config=NO_RETRIES))
+    for n in range(30):
+        call: Callable[[], Any] = (
+            (lambda: kms.generate_random(NumberOfBytes=8)) if n % 3 == 0
+            else (lambda: dynamodb.put_item(TableName="postings", Item=_item(f"E2E-{n}")))
+        )
+        try:
+            call()
+        except (ClientError, ReadTimeoutError):
+            pass
+    return injector.calls
+
+
+def test_same_seed_gives_the_same_latencies_and_faults(env: AwsEnvironment) -> None:
+    first = _run_mixed_calls(env, seed=7)
+    second = _run_mixed_calls(env, seed=7)
+    other = _run_mixed_calls(env, seed=8)
+
+    assert first == second
+    assert first != other
+    assert {record.fault for record in first} == {None, "throttle", "server_error", "timeout"}
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "code", "status"),
+    [
+        ("dynamodb", lambda c: c.put_item(TableName="postings", Item=_item("E2E-1")),
+         "ProvisionedThroughputExceededException", 400),
+        ("dynamodb", lambda c: c.list_tables(), "ThrottlingException", 400),
+        ("kms", lambda c: c.generate_random(NumberOfBytes=8), "ThrottlingException", 400),
+        ("sqs", lambda c: c.list_queues(), "RequestThrottled", 400),
+        ("s3", lambda c: c.list_buckets(), "SlowDown", 503),
+        ("sts", lambda c: c.get_caller_identity(), "Throttling", 400),
+        ("lambda", lambda c: c.list_functions(), "ThrottlingException", 400),
+    ],
+)
+def test_throttle_surfaces_the_services_own_code_without_retries(
+    env: AwsEnvironment, service: str, call: Callable[[Any], Any], code: str, status: int
+) -> None:
+    injector = FaultInjector(plan=FaultPlan(throttle_rate=1.0), seed=1)
+    client = injector.attach(env.client(service, config=NO_RETRIES))
+
+    with pytest.raises(ClientError) as raised:
+        call(client)
+
+    assert raised.value.response["Error"]["Code"] == code
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert injector.injected == {"throttle": 1}
+
+
+def test_throttle_raises_the_modelled_exception_class(env: AwsEnvironment) -> None:
+    injector = FaultInjector(plan=FaultPlan(throttle_rate=1.0), seed=1)
+    dynamodb = injector.attach(env.client("dynamodb", config=NO_RETRIES))
+    with pytest.raises(dynamodb.exceptions.ProvisionedThroughputExceededException):
+        dynamodb.get_item(TableName="postings", Key=_item("E2E-1"))
+
+
+def test_injected_fault_never_reaches_moto(env: AwsEnvironment) -> None:
+    injector = FaultInjector(plan=FaultPlan(throttle_rate=1.0), seed=1)
+    throttled = injector.attach(env.client("dynamodb", config=NO_RETRIES))
+    with pytest.raises(ClientError):
+        throttled.put_item(TableName="postings", Item=_item("E2E-1"))
+    assert "Item" not in env.client("dynamodb").get_item(TableName="postings", Key=_item("E2E-1"))
+
+
+def test_throttles_are_retried_by_the_sdk(env: AwsEnvironment, backoff_sleeps: list[float]) -> None:
+    injector = FaultInjector(plan=FaultPlan(throttle_rate=0.5), seed=3)
+    meter = ApiCallMeter()
+    dynamodb = env.client("dynamodb", config=Config(retries={"total_max_attempts": 5,
+                                                              "mode": "standard"}))
+    meter.attach(injector.attach(dynamodb))
+    succeeded = 0
+    for n in range(20):
+        try:
+            dynamodb.put_item(TableName="postings", Item=_item(f"E2E-{n}"))
+            succeeded += 1
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+
+    snapshot = meter.snapshot()
+    attempts = snapshot.count_attempts()
+    assert snapshot.count() == 20
+    assert attempts == len(injector.calls) > 20
+    assert attempts - injector.injected["throttle"] == succeeded
+    assert snapshot.count_errors() == 20 - succeeded
+    assert len(backoff_sleeps) == attempts - 20
+    stored = env.client("dynamodb").scan(TableName="postings")["Count"]
+    assert stored == succeeded
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "code", "status"),
+    [
+        ("dynamodb", lambda c: c.get_item(TableName="postings", Key=_item("E2E-1")),
+         "InternalServerError", 500),
+        ("kms", lambda c: c.generate_random(NumberOfBytes=8), "KMSInternalException", 500),
+        ("sqs", lambda c: c.list_queues(), "ServiceUnavailable", 503),
+        ("s3", lambda c: c.list_buckets(), "InternalError", 500),
+    ],
+)
+def test_server_errors_use_the_services_own_code(
+    env: AwsEnvironment, service: str, call: Callable[[Any], Any], code: str, status: int
+) -> None:
+    injector = FaultInjector(plan=FaultPlan(server_error_rate=1.0), seed=1)
+    client = injector.attach(env.client(service, config=NO_RETRIES))
+    with pytest.raises(ClientError) as raised:
+        call(client)
+    assert raised.value.response["Error"]["Code"] == code
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert injector.injected == {"server_error": 1}
+
+
+def test_timeout_raises_read_timeout_and_costs_the_read_timeout(env: AwsEnvironment) -> None:
+    injector = FaultInjector(plan=FaultPlan(timeout_rate=1.0), seed=1)
+    kms = injector.attach(env.client(
+        "kms", config=Config(read_timeout=2, retries={"total_max_attempts": 1})))
+    with pytest.raises(ReadTimeoutError):
+        kms.generate_random(NumberOfBytes=8)
+    assert injector.modelled_seconds == 2.0
+    assert injector.calls == (AttemptRecord("kms", "GenerateRandom", REGION, 2.0, "timeout"),)
+
+
+def test_timeouts_are_retried_by_the_sdk(env: AwsEnvironment, backoff_sleeps: list[float]) -> None:
+    injector = FaultInjector(plan=FaultPlan(timeout_rate=1.0), seed=1)
+    kms = injector.attach(env.client("kms", config=Config(retries={"total_max_attempts": 3,
+                                                                   "mode": "standard"})))
+    with pytest.raises(ReadTimeoutError):
+        kms.generate_random(NumberOfBytes=8)
+    assert injector.injected == {"timeout": 3}
+
+
+def test_partitioned_region_is_unreachable_and_others_are_not(env: AwsEnvironment) -> None:
+    injector = FaultInjector(plan=FaultPlan(partitioned_regions=frozenset({"eu-west-1"})), seed=1)
+    config = Config(connect_timeout=3, retries={"total_max_attempts": 1})
+    dublin = injector.attach(env.client("kms", region="eu-west-1", config=config))
+    london = injector.attach(env.client("kms", config=config))
+
+    with pytest.raises(EndpointConnectionError):
+        dublin.generate_random(NumberOfBytes=8)
+    london.generate_random(NumberOfBytes=8)
+
+    assert injector.injected == {"partition": 1}
+    assert injector.modelled_seconds == 3.0
+    assert [record.region for record in injector.calls] == ["eu-west-1", REGION]
+
+
+def test_service_and_operation_filters_scope_the_faults(env: AwsEnvironment) -> None:
+    injector = FaultInjector(
+        plan=FaultPlan(throttle_rate=1.0, services=frozenset({"dynamodb"}),
+                       operations=frozenset({"PutItem"})),
+        seed=1,
+    )
+    dynamodb = injector.attach(env.client("dynamodb", config=NO_RETRIES))
+    kms = injector.attach(env.client("kms", config=NO_RETRIES))
+
+    kms.generate_random(NumberOfBytes=8)
+    dynamodb.get_item(TableName="postings", Key=_item("E2E-1"))
+    with pytest.raises(ClientError):
+        dynamodb.put_item(TableName="postings", Item=_item("E2E-1"))
+
+    assert [record.fault for record in injector.calls] == [None, None, "throttle"]
+
+
+def test_attaching_twice_injects_once_per_attempt(env: AwsEnvironment) -> None:
+    injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=1)
+    kms = injector.attach(injector.attach(env.client("kms")))
+    kms.generate_random(NumberOfBytes=8)
+    assert len(injector.calls) == 1
+
+
+# Virtual time and spans -------------------------------------------------------------------------
+
+
+def test_virtual_time_is_not_slept(env: AwsEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(faults.time, "sleep", slept.append)
+    virtual = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=5)
+    virtual.attach(env.client("kms")).generate_random(NumberOfBytes=8)
+    assert slept == []
+
+    real = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=5, sleep=True)
+    real.attach(env.client("kms")).generate_random(NumberOfBytes=8)
+    assert slept == [real.modelled_seconds] == [virtual.modelled_seconds]
+    assert 0 < slept[0] < 1
+
+
+def test_spans_count_only_their_own_threads_attempts(env: AwsEnvironment) -> None:
+    threads, calls_each = 6, 10
+    injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=11)
+    clients = [injector.attach(env.client("kms")) for _ in range(threads)]
+    start = threading.Barrier(threads + 1)
+    spans: list[faults.Span] = []
+    lock = threading.Lock()
+
+    def work(kms: Any) -> None:
+        with injector.span() as outer:
+            start.wait()
+            with injector.span() as inner:
+                kms.generate_random(NumberOfBytes=8)
+            for _ in range(calls_each - 1):
+                kms.generate_random(NumberOfBytes=8)
+        assert outer.modelled_seconds > inner.modelled_seconds > 0
+        assert inner.attempts == 1
+        with lock:
+            spans.append(outer)
+
+    workers = [threading.Thread(target=work, args=(kms,)) for kms in clients]
+    with injector.span() as main_span:
+        for worker in workers:
+            worker.start()
+        start.wait()
+        for worker in workers:
+            worker.join()
+
+    assert main_span.attempts == 0 and main_span.modelled_seconds == 0
+    assert [span.attempts for span in spans] == [calls_each] * threads
+    total = sum(span.modelled_seconds for span in spans)
+    assert total == pytest.approx(injector.modelled_seconds)
+    assert injector.modelled_seconds == pytest.approx(
+        sum(record.modelled_seconds for record in injector.calls))
+
+
+def test_span_records_faults(env: AwsEnvironment) -> None:
+    injector = FaultInjector(plan=FaultPlan(throttle_rate=1.0), seed=1)
+    kms = injector.attach(env.client("kms", config=NO_RETRIES))
+    with injector.span() as span, pytest.raises(ClientError):
+        kms.generate_random(NumberOfBytes=8)
+    assert span.faults == {"throttle": 1} and span.attempts == 1
