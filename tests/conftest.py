@@ -1,24 +1,24 @@
-"""Shared fixtures: an in-process moto environment with fake credentials and an explicit region."""
+"""Shared fixtures: an in-process moto environment with fake credentials and an explicit region.
+
+The repository's root ``conftest.py`` removes real AWS credentials before any test runs.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-# Nothing in the test suite may reach a real account, whatever the developer's shell says.
-for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-    os.environ.pop(_var, None)
-os.environ["FASTERPAY_BACKEND"] = "moto"
-os.environ.pop("FASTERPAY_ALLOW_REAL_AWS", None)
+if TYPE_CHECKING:
+    from fasterpay.aws import AwsEnvironment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def env() -> Iterator["AwsEnvironment"]:  # noqa: F821
+def env() -> Iterator[AwsEnvironment]:
     from fasterpay.aws import open_environment
 
     with open_environment("moto", region="eu-west-2") as environment:

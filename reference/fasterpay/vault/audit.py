@@ -21,6 +21,7 @@ __all__ = [
     "DynamoDbAuditLog",
     "InMemoryAuditLog",
     "UNAUTHORISED_RESULTS",
+    "scan_audit_table",
 ]
 
 
@@ -114,3 +115,15 @@ class DynamoDbAuditLog:
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def scan_audit_table(dynamodb: Any, table_name: str) -> list[dict[str, str]]:
+    """Every audit record in the table (needs ``dynamodb:Scan``: an auditor's role, not the vault's)."""
+    out: list[dict[str, str]] = []
+    kwargs: dict[str, Any] = {"TableName": table_name}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        out.extend({k: v["S"] for k, v in item.items()} for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

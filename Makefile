@@ -1,0 +1,44 @@
+# Faster Payments on AWS: the two commands are `make serve` and `make test` (see README.md).
+# Every target sets up what it needs first; re-running with nothing changed skips the installs.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ADDR   ?= 127.0.0.1:8000
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: help setup serve build test test-fast system-deps browser-deps clean
+
+help:
+	@echo "make serve   set up, execute the notebooks, build and serve the site at http://$(ADDR)"
+	@echo "make test    set up and run every test (unit, notebooks, site build, browser)"
+	@echo "make build   set up and build the static site into site/"
+	@echo "make clean   remove build output (keeps the virtual environment)"
+
+# The virtual environment, reinstalled only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: set PYTHON=python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[site,test]'
+	@touch $@
+
+system-deps:
+	@bash tools/ensure-system-packages.sh graphviz
+
+browser-deps:
+	@bash tools/ensure-system-packages.sh chromium
+
+setup: $(STAMP) system-deps
+
+serve: setup
+	$(BIN)/mkdocs serve --strict -a $(ADDR)
+
+build: setup
+	$(BIN)/mkdocs build --strict
+
+test: setup browser-deps
+	$(BIN)/python -m pytest --nbmake tests notebooks
+
+clean:
+	rm -rf build site docs/generated

@@ -1,0 +1,139 @@
+"""The site: a strict build, each article's four parts, no broken links, anchors or images, no figure
+typed by hand, and no code typed into a page."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sitecheck import REPO, build_site, fenced_blocks, parse, resolve, snippet_includes
+
+pytestmark = pytest.mark.site
+
+ARTICLES = sorted(p.stem for p in (REPO / "docs" / "articles").glob("*.md"))
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    result = build_site(out)
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return out
+
+
+def test_there_is_at_least_one_article() -> None:
+    assert "tokenisation-vault" in ARTICLES
+
+
+@pytest.mark.parametrize("slug", ARTICLES)
+def test_each_article_has_its_sources(slug: str) -> None:
+    assert (REPO / "diagrams" / f"{slug}.py").is_file(), "diagram as code"
+    assert (REPO / "compliance" / "threats" / f"{slug}.yaml").is_file(), "threat model as data"
+    assert list((REPO / "notebooks").glob(f"[0-9][0-9]-{slug}.ipynb")), "notebook NN-<slug>.ipynb"
+
+
+@pytest.mark.parametrize("slug", ARTICLES)
+def test_each_article_page_shows_its_four_parts(site: Path, slug: str) -> None:
+    html_path = site / "articles" / slug / "index.html"
+    page = parse(html_path)
+    html = html_path.read_text(encoding="utf-8")
+    assert any(src.endswith(f"generated/diagrams/{slug}.png") for src in page.images), "diagram"
+    assert f"threat-{slug}-t1" in page.ids and f"threat-{slug}-m1" in page.ids, "threat model table"
+    assert re.search(r'<h2 id="checklist"', html) and html.count('type="checkbox"') >= 5, "checklist"
+    assert any(url.startswith("../../generated/notebooks/") for _, url in page.links), "link to its notebook"
+    notebook_page = next((site / "generated" / "notebooks").glob(f"*-{slug}/index.html"))
+    assert "jp-OutputArea" in notebook_page.read_text(encoding="utf-8"), "executed notebook with outputs"
+
+
+def test_no_broken_internal_links_anchors_or_images(site: Path) -> None:
+    pages = {p.resolve(): parse(p) for p in site.rglob("*.html")}
+    broken = []
+    for path, page in pages.items():
+        for kind, url in page.links:
+            if url.startswith(("mailto:", "javascript:", "data:")) or url == "#":
+                continue
+            target, fragment = resolve(site, path, url)
+            if target is None:
+                continue
+            where = f"{path.relative_to(site.resolve())}: {kind}={url}"
+            if not target.exists():
+                broken.append(f"{where} (missing file)")
+            elif fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else parse(target).ids
+                if fragment not in ids:
+                    broken.append(f"{where} (missing anchor)")
+    assert not broken, "\n".join(broken)
+
+
+def test_every_image_is_a_real_png(site: Path) -> None:
+    for html in site.rglob("*.html"):
+        for src in parse(html).images:
+            target, _ = resolve(site, html.resolve(), src)
+            if target is not None and target.suffix == ".png":
+                assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 10_000, src
+
+
+def test_every_figure_on_the_kpi_page_comes_from_a_metrics_file(site: Path) -> None:
+    metrics = {p.stem: json.loads(p.read_text()) for p in (REPO / "build" / "metrics").glob("*.json")}
+    assert "tokenisation-vault" in metrics
+    html = (site / "kpis" / "index.html").read_text(encoding="utf-8")
+    published = [f for m in metrics.values() for f in m["figures"] if f["kpi"]]
+    assert published
+    for figure in published:
+        assert f"<strong>{figure['value']}</strong>" in html, figure
+    shown = re.findall(r"<strong>([0-9.]+)</strong>", html)
+    assert sorted(shown) == sorted(f["value"] for f in published), "a number on the KPI page has no metrics file"
+    assert "not produced yet" in html  # KPIs no article produces yet say so
+
+
+def test_vault_evidence_meets_the_caching_goal(site: Path) -> None:
+    metrics = json.loads((REPO / "build" / "metrics" / "tokenisation-vault.json").read_text())
+    by = {(f["key"], f["series"]): f for f in metrics["figures"]}
+    cached = by[("kms_per_10k_tokenize", "cached data keys")]
+    assert float(cached["value"]) < 10 and cached["kind"] == "counted" and cached["sample_size"] >= 1112
+    assert float(by[("kms_per_10k_tokenize", "KMS call per item")]["value"]) == 10_000
+    assert {f["kind"] for f in metrics["figures"]} >= {"measured on moto", "modelled", "counted", "computed"}
+
+
+def _pages() -> list[Path]:
+    """The hand-written pages (``docs/generated`` holds the build's view-source pages of tested files)."""
+    docs = REPO / "docs"
+    return sorted(p for p in docs.rglob("*.md") if "generated" not in p.relative_to(docs).parts)
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_code_is_typed_into_a_page(page: Path) -> None:
+    for block in fenced_blocks(page):
+        body = [line for line in block if line.strip()]
+        assert body and all(line.strip().startswith('--8<-- "') for line in body), (
+            f"{page.name}: a code block must only include files:\n" + "\n".join(block))
+
+
+TESTED_INCLUDES = {
+    # path prefix: what executes or checks it
+    "reference/examples/": "tests/test_examples.py runs every example",
+    "reference/fasterpay/cloudformation/": "tests deploy every template to moto",
+    "templates/": "tests/test_templates.py checks every template",
+    "build/generated/": "generated by the build from data the tests validate",
+}
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_included_file_is_exercised_by_the_tests(page: Path) -> None:
+    for include in snippet_includes(page):
+        path = include.split(":")[0]
+        assert any(path.startswith(prefix) for prefix in TESTED_INCLUDES), f"{page.name} includes untested {path}"
+        if not path.startswith("build/"):
+            assert (REPO / path).is_file(), path
+
+
+def test_threat_model_mitigations_render_with_working_source_links(site: Path) -> None:
+    model = yaml.safe_load((REPO / "compliance" / "threats" / "tokenisation-vault.yaml").read_text())
+    html = (site / "articles" / "tokenisation-vault" / "index.html").read_text(encoding="utf-8")
+    for threat in model["threats"]:
+        assert f'id="threat-tokenisation-vault-{threat["id"].lower()}"' in html
+    assert "generated/source/tests/test_vault.py/#__codelineno-0-" in html

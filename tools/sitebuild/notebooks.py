@@ -1,0 +1,114 @@
+"""Execute the guide's notebooks once per content change and keep the executed copies.
+
+A notebook's cache key hashes the notebook, every file of the reference package, the run size
+(``FASTERPAY_SCALE``) and this runner's version. A hit costs a file copy; a miss executes the notebook
+with nbclient in a fresh temporary folder (so nothing depends on the working directory), with
+``FASTERPAY_METRICS_DIR`` pointing at a folder kept beside the executed copy. A failing cell raises
+:class:`NotebookExecutionError`, which fails the site build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["NotebookExecutionError", "NotebookRun", "cache_key", "execute_notebooks"]
+
+RUNNER_VERSION = "1"
+
+
+class NotebookExecutionError(RuntimeError):
+    """A notebook failed; the message names the notebook and the failing cell's error."""
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    source: Path
+    executed: Path
+    metrics: tuple[Path, ...]
+    cached: bool
+
+
+def _package_files(package_dir: Path) -> list[Path]:
+    return sorted(p for p in package_dir.rglob("*") if p.is_file() and p.suffix in {".py", ".yaml", ".json"}
+                  and "__pycache__" not in p.parts)
+
+
+def cache_key(notebook: Path, package_dir: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"runner={RUNNER_VERSION};scale={os.environ.get('FASTERPAY_SCALE', 'ci')}".encode())
+    digest.update(notebook.read_bytes())
+    for path in _package_files(package_dir):
+        digest.update(str(path.relative_to(package_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _execute(notebook: Path, out_dir: Path, timeout: int) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(notebook, as_version=4)
+    metrics = out_dir / "metrics"
+    metrics.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("FASTERPAY_METRICS_DIR")
+    os.environ["FASTERPAY_METRICS_DIR"] = str(metrics)
+    try:
+        with tempfile.TemporaryDirectory(prefix="fasterpay-nb-") as work:
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": work}})
+            try:
+                client.execute()
+            except CellExecutionError as exc:
+                raise NotebookExecutionError(f"{notebook.name} failed:\n{exc}") from exc
+    finally:
+        if previous is None:
+            os.environ.pop("FASTERPAY_METRICS_DIR", None)
+        else:
+            os.environ["FASTERPAY_METRICS_DIR"] = previous
+    nbformat.write(nb, out_dir / notebook.name)
+
+
+def _copy_if_changed(src: Path, dst: Path) -> None:
+    if dst.exists() and dst.read_bytes() == src.read_bytes():
+        return  # unchanged files keep their mtime, so `mkdocs serve` does not rebuild in a loop
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def execute_notebooks(
+    notebooks: Iterable[Path],
+    *,
+    package_dir: Path,
+    cache_dir: Path,
+    executed_dir: Path,
+    metrics_dir: Path,
+    timeout: int = 600,
+) -> list[NotebookRun]:
+    """Execute (or take from the cache) each notebook; copy it to ``executed_dir``, its metrics to ``metrics_dir``."""
+    runs = []
+    for notebook in sorted(notebooks):
+        key = cache_key(notebook, package_dir)
+        entry = cache_dir / f"{notebook.stem}-{key}"
+        cached = (entry / notebook.name).exists()
+        if not cached:
+            for stale in cache_dir.glob(f"{notebook.stem}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            partial = cache_dir / f".{notebook.stem}-{key}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            _execute(notebook, partial, timeout)
+            partial.rename(entry)
+        executed = executed_dir / notebook.name
+        _copy_if_changed(entry / notebook.name, executed)
+        copied = []
+        for metrics_file in sorted((entry / "metrics").glob("*.json")):
+            _copy_if_changed(metrics_file, metrics_dir / metrics_file.name)
+            copied.append(metrics_dir / metrics_file.name)
+        runs.append(NotebookRun(notebook, executed, tuple(copied), cached))
+    return runs

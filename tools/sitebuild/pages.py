@@ -1,0 +1,102 @@
+"""Markdown fragments the build generates from data: KPI table, per-article figures, model tables.
+
+Each fragment is written to ``build/generated/`` and included into a page with pymdownx.snippets, so
+no figure on the site is typed by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from fasterpay.metrics import Figure, MetricsFile
+
+__all__ = ["KPIS", "Kpi", "render_figures", "render_kpis", "render_rows", "source_page"]
+
+
+@dataclass(frozen=True)
+class Kpi:
+    id: str
+    name: str
+    unit: str
+    meaning: str
+    awaiting: str  # the article that will produce it, named while none does
+
+
+_PIPELINE = "The payment pipeline end to end"
+KPIS: tuple[Kpi, ...] = (
+    Kpi("tps_sustained", "Throughput, sustained", "payments/s", "Rate held for the whole run.", _PIPELINE),
+    Kpi("tps_peak", "Throughput, peak", "payments/s", "Best one-second window.", _PIPELINE),
+    Kpi("latency_p50", "Latency p50", "ms", "Ingest to ACSP, half of payments faster.", _PIPELINE),
+    Kpi("latency_p95", "Latency p95", "ms", "Ingest to ACSP.", _PIPELINE),
+    Kpi("latency_p99", "Latency p99", "ms", "Ingest to ACSP; the guide's SLO is 300 ms.", _PIPELINE),
+    Kpi("error_rate", "Error rate", "%", "Payments that ended in an unexpected error.", _PIPELINE),
+    Kpi("recon_mismatches_per_10k", "Reconciliation mismatches", "per 10k payments",
+        "Ledger, settlement report and status disagree.", _PIPELINE),
+    Kpi("cost_per_10k_tx", "Cost", "USD per 10k payments", "Metered AWS calls × the dated price table.", _PIPELINE),
+    Kpi("audited_detokenize_events", "Audited detokenize events", "events",
+        "Every detokenize, allowed or not, leaves an append-only record.", "Tokenisation vault"),
+    Kpi("unauthorised_attempts", "Unauthorised detokenize attempts", "attempts",
+        "Refused by the vault policy, by IAM or by KMS's encryption context.", "Tokenisation vault"),
+)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", r"\|").replace("\n", " ")
+
+
+def render_kpis(metrics: Mapping[str, MetricsFile], article_links: Mapping[str, str]) -> str:
+    """The KPI table: every KPI with the figures that report it, or what will produce it."""
+    lines = ["| KPI | Value | Unit | How obtained | Sample | Source |", "| --- | --- | --- | --- | --- | --- |"]
+    for kpi in KPIS:
+        found = [(m, f) for m in metrics.values() for f in m.figures if f.kpi == kpi.id]
+        if not found:
+            lines.append(f"| {kpi.name} | *not produced yet* | {kpi.unit} | — | — | awaiting: {kpi.awaiting} |")
+        for m, f in found:
+            name = f"{kpi.name} ({f.series})" if f.series else kpi.name
+            link = article_links.get(m.article)
+            source = f"[{m.article}]({link})" if link else m.article
+            lines.append(f"| {_cell(name)} | **{f.value}** | {_cell(f.unit)} | {f.kind} | {f.sample_size:,} | {source} |")
+    return "\n".join(lines) + "\n"
+
+
+def _stamp(m: MetricsFile) -> str:
+    mc = m.machine
+    return (f"Generated {m.generated_at} by the article's notebook on {mc.get('platform')} ({mc.get('machine')}, "
+            f"{mc.get('cpu_count')} CPUs, Python {mc.get('python')}); backend {m.backend}; seed {m.seed}; "
+            f"run size `{m.scale}`.")
+
+
+def _table(figures: list[Figure]) -> list[str]:
+    series = list(dict.fromkeys(f.series for f in figures if f.series)) or ["Value"]
+    rows: dict[str, dict[str, Figure]] = {}
+    for f in figures:
+        rows.setdefault(f.key, {})[f.series or "Value"] = f
+    lines = ["| Figure | " + " | ".join(_cell(s) for s in series) + " | Unit | How obtained | Sample |",
+             "|" + " --- |" * (len(series) + 4)]
+    for by_series in rows.values():
+        first = next(iter(by_series.values()))
+        values = " | ".join(by_series[s].value if s in by_series else "—" for s in series)
+        lines.append(f"| {_cell(first.label)} | {values} | {_cell(first.unit)} | {first.kind} | {first.sample_size:,} |")
+    return lines
+
+
+def render_figures(m: MetricsFile) -> str:
+    """An article's figures: one table comparing its series side by side, one for single figures."""
+    compared = [f for f in m.figures if f.series]
+    single = [f for f in m.figures if not f.series]
+    parts = [_table(group) for group in (compared, single) if group]
+    return "\n\n".join("\n".join(t) for t in parts) + "\n\n" + _stamp(m) + "\n"
+
+
+def render_rows(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def source_page(path: str) -> str:
+    """A page that shows one repository file with line anchors, included from the file itself."""
+    lexer = {".py": "python", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}.get(path[path.rfind("."):], "text")
+    return f'# `{path}`\n\n```{lexer} linenums="1"\n--8<-- "{path}"\n```\n'
