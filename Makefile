@@ -19,6 +19,7 @@ help:
 # The virtual environment, reinstalled only when pyproject.toml changes.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: set PYTHON=python3.11")'
+	@PYTHON=$(PYTHON) bash tools/ensure-system-packages.sh python-venv
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[site,test]'
 	@touch $@

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Make sure the system programs the guide needs are installed: graphviz (diagrams) and chromium with
-# chromedriver (browser tests). Installs them with apt-get when it can (root, or password-less sudo);
+# chromedriver (browser tests), and Python's venv module (Debian ships it separately). Installs them with apt-get when it can (root, or password-less sudo);
 # otherwise stops and prints the exact command to run.
 set -euo pipefail
 
-declare -A CHECK=([graphviz]="dot" [chromium]="chromium chromedriver")
-declare -A DEBIAN=([graphviz]="graphviz" [chromium]="chromium chromium-driver")
-declare -A BREW=([graphviz]="brew install graphviz" [chromium]="brew install --cask chromium chromedriver")
+PYTHON=${PYTHON:-python3}
+declare -A CHECK=([graphviz]="dot" [chromium]="chromium chromedriver" [python-venv]="")
+declare -A DEBIAN=([graphviz]="graphviz" [chromium]="chromium chromium-driver"
+                   [python-venv]="python3-venv python3-pip")
+declare -A BREW=([graphviz]="brew install graphviz" [chromium]="brew install --cask chromium chromedriver"
+                 [python-venv]="brew install python@3.11")
+
+present() {  # is $1 installed?
+  if [[ $1 == python-venv ]]; then
+    "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1
+    return
+  fi
+  local cmd
+  for cmd in ${CHECK[$1]}; do command -v "$cmd" >/dev/null 2>&1 || return 1; done
+}
 
 missing=()
 for want in "$@"; do
-  [[ -n "${CHECK[$want]:-}" ]] || { echo "unknown system package: $want" >&2; exit 2; }
-  for cmd in ${CHECK[$want]}; do
-    command -v "$cmd" >/dev/null 2>&1 || { missing+=("$want"); break; }
-  done
+  [[ -v "CHECK[$want]" ]] || { echo "unknown system package: $want" >&2; exit 2; }
+  present "$want" || missing+=("$want")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
