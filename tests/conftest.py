@@ -25,6 +25,29 @@ def env() -> Iterator[AwsEnvironment]:
         yield environment
 
 
+@pytest.fixture(autouse=True)
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain boto3 clients made inside a moto mock get fake credentials, never the developer's."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def postings_env() -> Iterator[AwsEnvironment]:
+    """A moto environment with one small DynamoDB table, ``postings``, keyed by ``EndToEndId``."""
+    from fasterpay.aws import open_environment
+
+    with open_environment("moto", region="eu-west-2") as environment:
+        environment.client("dynamodb").create_table(
+            TableName="postings",
+            KeySchema=[{"AttributeName": "EndToEndId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "EndToEndId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield environment
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT

@@ -6,7 +6,7 @@ import math
 import random
 import statistics
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 import fasterpay.faults as faults
-from fasterpay.aws import AwsEnvironment, open_environment
+from fasterpay.aws import AwsEnvironment
 from fasterpay.faults import (
     DEFAULT_LATENCY_MODEL,
     AttemptRecord,
@@ -30,23 +30,9 @@ REGION = "eu-west-2"
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
-@pytest.fixture(autouse=True)
-def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
 @pytest.fixture
-def env() -> Iterator[AwsEnvironment]:
-    with open_environment("moto", region=REGION) as opened:
-        opened.client("dynamodb").create_table(
-            TableName="postings",
-            KeySchema=[{"AttributeName": "EndToEndId", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "EndToEndId", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield opened
+def env(postings_env: AwsEnvironment) -> AwsEnvironment:
+    return postings_env  # a moto environment with a "postings" table (tests/conftest.py)
 
 
 @pytest.fixture

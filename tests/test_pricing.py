@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
-from fasterpay.aws import AwsEnvironment, open_environment
+from fasterpay.aws import AwsEnvironment
 from fasterpay.metering import ApiCallMeter, CallKey, MeterSnapshot
 from fasterpay.pricing import (
     DEFAULT_PRICES,
@@ -25,17 +24,6 @@ def _calls(**counts: int) -> dict[CallKey, int]:
     return {CallKey(*name.split("__"), REGION): n for name, n in counts.items()}
 
 
-@pytest.fixture(autouse=True)
-def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
-def env() -> Iterator[AwsEnvironment]:
-    with open_environment("moto", region=REGION) as opened:
-        yield opened
 
 
 def test_price_table_is_dated_and_sourced() -> None:
