@@ -88,6 +88,10 @@ def generate(docs_dir: Path) -> None:
     from fasterpay.metrics import read_metrics
     from fasterpay.pricing import DEFAULT_PRICES
 
+    from fasterpay.metrics import machine_stamp
+
+    _write(GENERATED / "machine.md", render_rows(["Platform", "Machine", "CPUs", "Python"], [
+        tuple(machine_stamp()[k] for k in ("platform", "machine", "cpu_count", "python"))]))
     metrics = read_metrics(METRICS) if METRICS.exists() else {}
     for slug, m in metrics.items():
         _write(GENERATED / "metrics" / f"{slug}.md", render_figures(m))
