@@ -1,0 +1,5 @@
+"""``python -m simulations``: the simulations command line."""
+
+from .cli import main
+
+raise SystemExit(main())
