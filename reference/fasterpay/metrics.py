@@ -18,10 +18,11 @@ from typing import Any
 
 __all__ = ["KINDS", "Figure", "MetricsFile", "machine_stamp", "metrics_dir", "read_metrics", "scale", "write_metrics"]
 
-#: How a figure was obtained. "measured on moto" is wall time of our code plus the mock; "modelled"
-#: comes from the stated latency model; "counted" is a count of API calls or events; "computed"
-#: is derived from counts (for example cost from a dated price table).
-KINDS = ("measured on moto", "modelled", "counted", "computed")
+#: How a figure was obtained. "measured on moto" is wall time of our code plus the mock; "measured" is
+#: CPU time of our code alone (no AWS and no mock involved) on the build machine; "modelled" comes from
+#: the stated latency model; "counted" is a count of API calls or events; "computed" is derived from
+#: counts (for example cost from a dated price table).
+KINDS = ("measured on moto", "measured", "modelled", "counted", "computed")
 
 
 @dataclass(frozen=True)

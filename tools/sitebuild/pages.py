@@ -24,6 +24,7 @@ class Kpi:
 
 
 _PIPELINE = "The payment pipeline end to end"
+_AUDIT = "Tamper-evident audit trails and observability"
 KPIS: tuple[Kpi, ...] = (
     Kpi("tps_sustained", "Throughput, sustained", "payments/s", "Rate held for the whole run.", _PIPELINE),
     Kpi("tps_peak", "Throughput, peak", "payments/s", "Best one-second window.", _PIPELINE),
@@ -38,6 +39,12 @@ KPIS: tuple[Kpi, ...] = (
         "Every detokenize, allowed or not, leaves an append-only record.", "Tokenisation vault"),
     Kpi("unauthorised_attempts", "Unauthorised detokenize attempts", "attempts",
         "Refused by the vault policy, by IAM or by KMS's encryption context.", "Tokenisation vault"),
+    Kpi("audit_tampering_detected", "Audit tampering detected", "%",
+        "Single-entry tamperings of an exported audit log caught by the offline verifier.", _AUDIT),
+    Kpi("audit_cost_per_10k_events", "Audit trail cost", "USD per 10k audit events",
+        "S3 writes and KMS signs of the batched Merkle log × the dated price table.", _AUDIT),
+    Kpi("slo_minutes_to_page", "Minutes to page on an outage", "min",
+        "From a simulated outage to the first burn-rate page.", _AUDIT),
 )
 
 
