@@ -48,6 +48,17 @@ def postings_env() -> Iterator[AwsEnvironment]:
         yield environment
 
 
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built once per test session with ``mkdocs build --strict`` (as ``make build`` does)."""
+    from sitecheck import build_site
+
+    out = tmp_path_factory.mktemp("site")
+    result = build_site(out)
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return out
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT

@@ -11,10 +11,10 @@ import http.server
 import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from sitecheck import build_site
 
 pytestmark = [pytest.mark.site, pytest.mark.browser]
 
@@ -23,10 +23,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    out = tmp_path_factory.mktemp("browser-site")
-    result = build_site(out)
-    assert result.returncode == 0, result.stderr[-4000:]
+def base_url(site: Path) -> Iterator[str]:
+    out = site
     class QuietHandler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass

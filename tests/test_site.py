@@ -10,19 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sitecheck import REPO, build_site, fenced_blocks, parse, resolve, snippet_includes
+from sitecheck import REPO, fenced_blocks, parse, resolve, snippet_includes
 
 pytestmark = pytest.mark.site
 
 ARTICLES = sorted(p.stem for p in (REPO / "docs" / "articles").glob("*.md"))
-
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    result = build_site(out)
-    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return out
 
 
 def test_there_is_at_least_one_article() -> None:

@@ -35,6 +35,8 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("recon_mismatches_per_10k", "Reconciliation mismatches", "per 10k payments",
         "Ledger, settlement report and status disagree.", _PIPELINE),
     Kpi("cost_per_10k_tx", "Cost", "USD per 10k payments", "Metered AWS calls × the dated price table.", _PIPELINE),
+    Kpi("double_posts_per_10k", "Payments posted twice", "per 10k payments",
+        "Under duplicate delivery, with exactly-once effects and without them.", "Idempotency and the ledger"),
     Kpi("audited_detokenize_events", "Audited detokenize events", "events",
         "Every detokenize, allowed or not, leaves an append-only record.", "Tokenisation vault"),
     Kpi("unauthorised_attempts", "Unauthorised detokenize attempts", "attempts",

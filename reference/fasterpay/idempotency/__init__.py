@@ -1,0 +1,31 @@
+"""Idempotency keys with leases, fencing tokens and payload fingerprints (DynamoDB or in memory).
+
+Copy the whole ``idempotency/`` folder; it needs boto3 only.
+"""
+
+from .fingerprint import FINGERPRINT_VERSION, NonCanonicalValueError, canonical_json, fingerprint
+from .store import (
+    Claim,
+    DynamoDbIdempotencyStore,
+    IdempotencyError,
+    IdempotencyKeyReuseError,
+    IdempotencyRecord,
+    IdempotencyStore,
+    InMemoryIdempotencyStore,
+    InvalidIdempotencyKeyError,
+    LeaseLostError,
+    ManualClock,
+    Outcome,
+    Replay,
+    RequestInProgressError,
+    Status,
+    TransactionalCompletion,
+    create_idempotency_table,
+)
+
+__all__ = [
+    "FINGERPRINT_VERSION", "Claim", "DynamoDbIdempotencyStore", "IdempotencyError", "IdempotencyKeyReuseError",
+    "IdempotencyRecord", "IdempotencyStore", "InMemoryIdempotencyStore", "InvalidIdempotencyKeyError",
+    "LeaseLostError", "ManualClock", "NonCanonicalValueError", "Outcome", "Replay", "RequestInProgressError",
+    "Status", "TransactionalCompletion", "canonical_json", "create_idempotency_table", "fingerprint",
+]
