@@ -17,30 +17,17 @@ from diagrams.aws.storage import SimpleStorageServiceS3Bucket
 from diagrams.generic.compute import Rack
 from diagrams.onprem.client import User
 
+from _style import CLUSTER_ATTR, DENIED, EDGE_ATTR, NODE_ATTR, graph_attr, out_basename
 from diagrams import Cluster, Diagram, Edge
 
 SLUG = "audit-observability"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-GRAPH_ATTR = {"fontsize": "20", "pad": "0.5", "splines": "spline", "nodesep": "0.6", "ranksep": "1.1"}
-NODE_ATTR = {"fontsize": "14"}
-EDGE_ATTR = {"fontsize": "12"}
-CLUSTER_ATTR = {"fontsize": "16"}
-DENIED = {"style": "dashed", "color": "#C0392B", "fontcolor": "#C0392B"}
 TELEMETRY = {"color": "#2E86C1", "fontcolor": "#2E86C1"}
-
-
-def out_basename(argv: list[str]) -> Path:
-    """The output base name from argv, or build/diagrams/<slug> under the repository root."""
-    base = Path(argv[1]) if len(argv) > 1 else REPO_ROOT / "build" / "diagrams" / SLUG
-    base.parent.mkdir(parents=True, exist_ok=True)
-    return base
 
 
 def draw(base: Path) -> None:
     """Draw the diagram to ``base``.png."""
     with Diagram("tamper-evident audit trail and observability", filename=str(base), show=False,
-                 outformat="png", direction="LR", graph_attr=GRAPH_ATTR, node_attr=NODE_ATTR,
+                 outformat="png", direction="LR", graph_attr=graph_attr(nodesep=0.6, ranksep=1.1), node_attr=NODE_ATTR,
                  edge_attr=EDGE_ATTR):
         with Cluster("payment services (emit events by reference)", graph_attr=CLUSTER_ATTR):
             detokenizer = Lambda("vault detokenizer")
@@ -85,4 +72,4 @@ def draw(base: Path) -> None:
 
 
 if __name__ == "__main__":
-    draw(out_basename(sys.argv))
+    draw(out_basename(SLUG, sys.argv))

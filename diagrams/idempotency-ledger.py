@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from _style import CLUSTER_ATTR, EDGE_ATTR, NODE_ATTR, graph_attr, out_basename
 from diagrams import Cluster, Diagram, Edge
 from diagrams.aws.compute import Lambda
 from diagrams.aws.database import Dynamodb
@@ -17,27 +18,14 @@ from diagrams.aws.integration import SimpleQueueServiceSqsQueue
 from diagrams.onprem.client import Client
 
 SLUG = "idempotency-ledger"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-GRAPH_ATTR = {"fontsize": "20", "pad": "0.5", "splines": "spline", "nodesep": "0.6", "ranksep": "1.1"}
-NODE_ATTR = {"fontsize": "14"}
-EDGE_ATTR = {"fontsize": "12"}
-CLUSTER_ATTR = {"fontsize": "16"}
-ONE_TRANSACTION = {"color": "#16a085", "fontcolor": "#16a085", "penwidth": "2"}
 RETRY = {"style": "dashed", "color": "#C0392B", "fontcolor": "#C0392B"}
-
-
-def out_basename(argv: list[str]) -> Path:
-    """The output base name from argv, or build/diagrams/<slug> under the repository root."""
-    base = Path(argv[1]) if len(argv) > 1 else REPO_ROOT / "build" / "diagrams" / SLUG
-    base.parent.mkdir(parents=True, exist_ok=True)
-    return base
+ONE_TRANSACTION = {"color": "#16a085", "fontcolor": "#16a085", "penwidth": "2"}
 
 
 def draw(base: Path) -> None:
     """Draw the diagram to ``base``.png."""
     with Diagram("idempotency and the double-entry ledger", filename=str(base), show=False, outformat="png",
-                 direction="LR", graph_attr=GRAPH_ATTR, node_attr=NODE_ATTR, edge_attr=EDGE_ATTR):
+                 direction="LR", graph_attr=graph_attr(nodesep=0.6, ranksep=1.1), node_attr=NODE_ATTR, edge_attr=EDGE_ATTR):
         with Cluster("callers (retry at will; untrusted)", graph_attr=CLUSTER_ATTR):
             client = Client("bank / PSP client")
 
@@ -70,4 +58,4 @@ def draw(base: Path) -> None:
 
 
 if __name__ == "__main__":
-    draw(out_basename(sys.argv))
+    draw(out_basename(SLUG, sys.argv))

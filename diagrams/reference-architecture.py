@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from _style import CLUSTER_ATTR, DLQ, EDGE_ATTR, NODE_ATTR, graph_attr, out_basename
 from diagrams import Cluster, Diagram, Edge
 from diagrams.aws.compute import Lambda
 from diagrams.aws.database import Dynamodb
@@ -21,28 +22,13 @@ from diagrams.aws.storage import S3
 from diagrams.generic.place import Datacenter
 
 SLUG = "reference-architecture"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-GRAPH_ATTR = {"fontsize": "20", "pad": "0.5", "splines": "spline", "nodesep": "0.5",
-              "ranksep": "0.9"}
-NODE_ATTR = {"fontsize": "14"}
-EDGE_ATTR = {"fontsize": "12"}
-CLUSTER_ATTR = {"fontsize": "16"}
-DLQ = {"style": "dotted", "color": "#B03A2E", "fontcolor": "#B03A2E"}
 MONITOR = {"style": "dashed", "color": "#6C7A89"}
-
-
-def out_basename(argv: list[str]) -> Path:
-    """The output base name from argv, or build/diagrams/<slug> under the repository root."""
-    base = Path(argv[1]) if len(argv) > 1 else REPO_ROOT / "build" / "diagrams" / SLUG
-    base.parent.mkdir(parents=True, exist_ok=True)
-    return base
 
 
 def draw(base: Path) -> None:
     """Draw the diagram to ``base``.png."""
     with Diagram("faster payments: reference architecture", filename=str(base), show=False,
-                 outformat="png", direction="LR", graph_attr=GRAPH_ATTR, node_attr=NODE_ATTR,
+                 outformat="png", direction="LR", graph_attr=graph_attr(nodesep=0.5, ranksep=0.9), node_attr=NODE_ATTR,
                  edge_attr=EDGE_ATTR):
         psp = GenericOfficeBuilding("bank / psp")
 
@@ -95,4 +81,4 @@ def draw(base: Path) -> None:
 
 
 if __name__ == "__main__":
-    draw(out_basename(sys.argv))
+    draw(out_basename(SLUG, sys.argv))

@@ -9,33 +9,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from _style import CLUSTER_ATTR, DENIED, EDGE_ATTR, NODE_ATTR, graph_attr, out_basename
 from diagrams import Cluster, Diagram, Edge
 from diagrams.aws.compute import Lambda
 from diagrams.aws.database import Dynamodb
 from diagrams.aws.security import KMS
 
 SLUG = "tokenisation-vault"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-GRAPH_ATTR = {"fontsize": "20", "pad": "0.5", "splines": "spline", "nodesep": "0.7",
-              "ranksep": "1.2"}
-NODE_ATTR = {"fontsize": "14"}
-EDGE_ATTR = {"fontsize": "12"}
-CLUSTER_ATTR = {"fontsize": "16"}
-DENIED = {"style": "dashed", "color": "#C0392B", "fontcolor": "#C0392B"}
-
-
-def out_basename(argv: list[str]) -> Path:
-    """The output base name from argv, or build/diagrams/<slug> under the repository root."""
-    base = Path(argv[1]) if len(argv) > 1 else REPO_ROOT / "build" / "diagrams" / SLUG
-    base.parent.mkdir(parents=True, exist_ok=True)
-    return base
 
 
 def draw(base: Path) -> None:
     """Draw the diagram to ``base``.png."""
     with Diagram("tokenisation vault", filename=str(base), show=False, outformat="png",
-                 direction="LR", graph_attr=GRAPH_ATTR, node_attr=NODE_ATTR,
+                 direction="LR", graph_attr=graph_attr(nodesep=0.7, ranksep=1.2), node_attr=NODE_ATTR,
                  edge_attr=EDGE_ATTR):
         with Cluster("payment services (untrusted for clear data)", graph_attr=CLUSTER_ATTR):
             payments = Lambda("payment services")
@@ -48,7 +34,7 @@ def draw(base: Path) -> None:
                                "no Decrypt)")
             detokenizer = Lambda("detokenizer\nrole: detokenizer\n(kms:Decrypt)")
             vault_table = Dynamodb("vault table\nciphertext +\nencrypted data key,\n"
-                                   "subject key records")
+                                   "subject secret records")
             audit_table = Dynamodb("audit table\nappend-only\ndetokenize records")
             with Cluster("kms", graph_attr=CLUSTER_ATTR):
                 vault_cmk = KMS("vault cmk")
@@ -70,4 +56,4 @@ def draw(base: Path) -> None:
 
 
 if __name__ == "__main__":
-    draw(out_basename(sys.argv))
+    draw(out_basename(SLUG, sys.argv))

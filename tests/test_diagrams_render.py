@@ -86,6 +86,16 @@ def test_render_all_rerenders_a_changed_script(src: Path, tmp_path: Path) -> Non
 
 
 @needs_graphviz
+def test_render_all_rerenders_when_a_shared_helper_changes(src: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    (src / "_style.py").write_text("NODE_ATTR = {}\n")
+    render_all(src, out_dir)
+    (src / "_style.py").write_text("NODE_ATTR = {'fontsize': '14'}\n")  # the shared style changed
+    assert render_all(src, out_dir) == [out_dir / "tiny.png"]
+    assert runs(src / "tiny.py") == 2
+
+
+@needs_graphviz
 def test_render_all_rerenders_when_the_png_is_missing(src: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
     render_all(src, out_dir)

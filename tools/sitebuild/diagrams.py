@@ -118,9 +118,11 @@ def render_diagram(script: Path, out_png: Path, *, timeout: float = _TIMEOUT_S) 
 
 
 def _content_hash(script: Path) -> str:
+    """The script, the shared helpers beside it (``_*.py``, e.g. the style) and the renderer version."""
     digest = hashlib.sha256(RENDERER_VERSION.encode())
-    digest.update(b"\0")
-    digest.update(script.read_bytes())
+    for path in (script, *sorted(script.parent.glob("_*.py"))):
+        digest.update(b"\0" + path.name.encode() + b"\0")
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
