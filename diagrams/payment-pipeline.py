@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from _style import CLUSTER_ATTR, DLQ, EDGE_ATTR, NODE_ATTR, graph_attr, out_basename
 from diagrams import Cluster, Diagram, Edge
 from diagrams.aws.compute import Lambda
 from diagrams.aws.database import Dynamodb
@@ -18,26 +19,12 @@ from diagrams.onprem.client import Users
 from diagrams.onprem.network import Internet
 
 SLUG = "payment-pipeline"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-GRAPH_ATTR = {"fontsize": "20", "pad": "0.5", "splines": "spline", "nodesep": "0.6", "ranksep": "1.0"}
-NODE_ATTR = {"fontsize": "13"}
-EDGE_ATTR = {"fontsize": "11"}
-CLUSTER_ATTR = {"fontsize": "15"}
-DLQ = {"style": "dashed", "color": "#C0392B", "fontcolor": "#C0392B"}
-
-
-def out_basename(argv: list[str]) -> Path:
-    """The output base name from argv, or build/diagrams/<slug> under the repository root."""
-    base = Path(argv[1]) if len(argv) > 1 else REPO_ROOT / "build" / "diagrams" / SLUG
-    base.parent.mkdir(parents=True, exist_ok=True)
-    return base
 
 
 def draw(base: Path) -> None:
     """Draw the diagram to ``base``.png."""
     with Diagram("payment pipeline", filename=str(base), show=False, outformat="png", direction="LR",
-                 graph_attr=GRAPH_ATTR, node_attr=NODE_ATTR, edge_attr=EDGE_ATTR):
+                 graph_attr=graph_attr(nodesep=0.6, ranksep=1.0), node_attr=NODE_ATTR, edge_attr=EDGE_ATTR):
         sender = Users("sending bank /\nchannel")
         with Cluster("pipeline account (stages see tokens only after ingest)", graph_attr=CLUSTER_ATTR):
             queues = {s: SQS(f"{s} queue") for s in ("ingest", "authorise", "route", "clear", "settle")}
@@ -71,4 +58,4 @@ def draw(base: Path) -> None:
 
 
 if __name__ == "__main__":
-    draw(out_basename(sys.argv))
+    draw(out_basename(SLUG, sys.argv))

@@ -1,0 +1,226 @@
+"""Run the stage handlers locally, the way Lambda's SQS event source mapping would.
+
+:class:`LocalRunner` polls each stage's queue with ``ReceiveMessage``, builds the SQS event Lambda would
+deliver, calls the same handler, deletes the records it finished and makes the failed ones visible again
+(on AWS they reappear when their visibility timeout ends; here at once, so a run takes no real time).
+Each queue's ``RedrivePolicy`` moves a message to its dead-letter queue after ``maxReceiveCount``
+receives; moto honours it (checked by ``tests/test_pipeline_runner.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fasterpay.ledger import SimulatedCrash
+
+__all__ = ["DeadLetter", "LocalRunner", "RunnerReport", "dead_letters", "redrive", "sqs_event"]
+
+Handler = Callable[[Mapping[str, Any], Any], Mapping[str, Any]]
+
+
+def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda builds from ``ReceiveMessage`` output.
+
+    Examples:
+        >>> event = sqs_event([{"MessageId": "m1", "ReceiptHandle": "r", "Body": "{}", "MD5OfBody": "x",
+        ...                     "Attributes": {"ApproximateReceiveCount": "1"}}],
+        ...                   queue_arn="arn:aws:sqs:eu-west-2:123456789012:q", region="eu-west-2")
+        >>> event["Records"][0]["eventSource"], event["Records"][0]["messageId"]
+        ('aws:sqs', 'm1')
+    """
+    return {"Records": [{
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m["Body"],
+        "attributes": dict(m.get("Attributes", {})),
+        "messageAttributes": {k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType")}
+                              for k, v in m.get("MessageAttributes", {}).items()},
+        "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),  # noqa: S324 (SQS's own)
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    } for m in messages]}
+
+
+@dataclass
+class RunnerReport:
+    """What one run did: batches per stage, records finished and failed, crashes survived."""
+
+    batches: dict[str, int] = field(default_factory=dict)
+    finished: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    crashes: int = 0
+    rounds: int = 0
+
+
+class LocalRunner:
+    """Polls the stage queues and hands batches to the handlers until every queue is empty.
+
+    Examples:
+        >>> runner = LocalRunner(sqs, queues, make_handlers(ctx), region="eu-west-2")  # doctest: +SKIP
+        >>> runner.run_until_idle().finished["ingest"]  # doctest: +SKIP
+        100
+    """
+
+    def __init__(self, sqs: Any, queues: Mapping[str, str], handlers: Mapping[str, Handler], *, region: str,
+                 batch_size: int = 10, on_batch: Callable[[str, int], None] | None = None,
+                 on_crash: Callable[[str, str, str, int], None] | None = None) -> None:
+        if not 1 <= batch_size <= 10:
+            raise ValueError("batch_size must be 1 to 10 (the SQS ReceiveMessage maximum)")
+        self.sqs = sqs
+        self.queues = dict(queues)
+        self.handlers = dict(handlers)
+        self.region = region
+        self.batch_size = batch_size
+        self.on_batch = on_batch
+        self.on_crash = on_crash
+        self._arns: dict[str, str] = {}
+        self._stranded: list[tuple[str, str]] = []
+        self.report = RunnerReport()
+
+    def _release_stranded(self) -> int:
+        """Make messages visible whose delete or visibility change failed (their timeout 'ends' now)."""
+        stranded, self._stranded = self._stranded, []
+        for url, handle in stranded:
+            try:
+                self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+            except Exception:  # noqa: BLE001 - deleted after all, or retried next round
+                if not _deleted(self.sqs, url):
+                    self._stranded.append((url, handle))
+        return len(stranded)
+
+    def _arn(self, stage: str) -> str:
+        """The queue's ARN, from its URL (``https://sqs.<region>.amazonaws.com/<account>/<name>``): no API call."""
+        if stage not in self._arns:
+            account, name = self.queues[stage].rstrip("/").split("/")[-2:]
+            self._arns[stage] = f"arn:aws:sqs:{self.region}:{account}:{name}"
+        return self._arns[stage]
+
+    def poll_once(self, stage: str) -> int:
+        """Receive one batch from ``stage``'s queue and run its handler; returns the records received."""
+        url = self.queues[stage]
+        try:
+            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=self.batch_size,
+                                                AttributeNames=["All"], MessageAttributeNames=["All"],
+                                                WaitTimeSeconds=0).get("Messages", [])
+        except Exception:  # noqa: BLE001 - a failed poll is retried; the queue is not idle
+            return -1
+        if not messages:
+            return 0
+        report = self.report
+        report.batches[stage] = report.batches.get(stage, 0) + 1
+        event = sqs_event(messages, queue_arn=self._arn(stage), region=self.region)
+        try:
+            answer = self.handlers[stage](event, None)
+            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+        except SimulatedCrash as crash:
+            report.crashes += 1
+            failed = {m["MessageId"] for m in messages}  # the invocation died: the whole batch comes back
+            if self.on_crash is not None:
+                for m in messages:
+                    self.on_crash(stage, m["MessageId"], f"invocation crashed ({crash.step})",
+                                  int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")))
+        done = [m for m in messages if m["MessageId"] not in failed]
+        retry = [m for m in messages if m["MessageId"] in failed]
+        try:
+            if done:  # if this fails, the records come back and their stages answer them again
+                self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)])
+            if retry:  # on AWS: visible again when the visibility timeout ends
+                self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for n, m in enumerate(retry)])
+        except Exception:  # noqa: BLE001 - visible again when the visibility timeout ends
+            self._stranded.extend((url, m["ReceiptHandle"]) for m in messages)
+        report.finished[stage] = report.finished.get(stage, 0) + len(done)
+        report.failed[stage] = report.failed.get(stage, 0) + len(retry)
+        if self.on_batch is not None:
+            self.on_batch(stage, len(done))
+        return len(messages)
+
+    def run_until_idle(self, *, max_rounds: int = 100_000) -> RunnerReport:
+        """Poll every stage in order until a whole round receives nothing."""
+        for _ in range(max_rounds):
+            self.report.rounds += 1
+            received = self._release_stranded()
+            for stage in self.queues:
+                # drain a stage a few batches at a time so later stages see full batches too
+                for _ in range(4):
+                    got = self.poll_once(stage)
+                    received += abs(got)
+                    if got < self.batch_size:
+                        break
+            if received == 0:
+                return self.report
+        raise RuntimeError(f"queues still busy after {max_rounds} rounds: look for a message that never fails "
+                           f"or succeeds (a handler that neither deletes nor fails it)")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message in a dead-letter queue and the last reason its stage recorded."""
+
+    stage: str
+    message_id: str
+    body: str
+    receive_count: int
+    reason: str | None
+
+
+def dead_letters(sqs: Any, dlq_url: str, *, stage: str, reason_of: Callable[[str, str], str | None]) -> list[DeadLetter]:
+    """Read (without deleting) what is in a dead-letter queue, with each message's failure reason.
+
+    Examples:
+        >>> dead_letters(sqs, dlq_url, stage="ingest", reason_of=statuses.failure)  # doctest: +SKIP
+        [DeadLetter(stage='ingest', message_id='…', body='not json', receive_count=3, reason='poison: …')]
+    """
+    found: dict[str, DeadLetter] = {}
+    for _ in range(100):
+        messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                       VisibilityTimeout=0, WaitTimeSeconds=0).get("Messages", [])
+        new = [m for m in messages if m["MessageId"] not in found]
+        if not new:
+            break
+        for m in new:
+            found[m["MessageId"]] = DeadLetter(stage, m["MessageId"], m["Body"],
+                                               int(m["Attributes"].get("ApproximateReceiveCount", "0")),
+                                               reason_of(stage, m["MessageId"]))
+    return list(found.values())
+
+
+def redrive(sqs: Any, dlq_url: str, queue_url: str, *, transform: Callable[[str], str | None] = lambda b: b) -> int:
+    """Move messages from a dead-letter queue back to its source queue; returns how many moved.
+
+    ``transform`` may repair a body (return the new body) or keep the message in the DLQ for a person
+    (return None). Works the same on AWS, where ``StartMessageMoveTask`` is the managed alternative.
+
+    Examples:
+        >>> redrive(sqs, dlq_url, queue_url, transform=lambda body: body if body.startswith("{") else None)
+        ...     # doctest: +SKIP
+        3
+    """
+    moved = 0
+    kept: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                       VisibilityTimeout=300).get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            body = transform(m["Body"])
+            if body is None:
+                kept.append(m["ReceiptHandle"])
+                continue
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=m["ReceiptHandle"])
+            moved += 1
+    for handle in kept:  # visible again in the DLQ for whoever reads it next
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return moved
+
+
+def _deleted(sqs: Any, url: str) -> bool:
+    return True  # a failed visibility change means the receipt is gone or stale: the message is safe in SQS
