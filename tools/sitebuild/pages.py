@@ -66,7 +66,7 @@ def render_kpis(metrics: Mapping[str, MetricsFile], article_links: Mapping[str, 
             name = f"{kpi.name} ({f.series})" if f.series else kpi.name
             link = article_links.get(m.article)
             source = f"[{m.article}]({link})" if link else m.article
-            lines.append(f"| {_cell(name)} | **{f.value}** | {_cell(f.unit)} | {f.kind} | {f.sample_size:,} | {source} |")
+            lines.append(f"| {_cell(name)} | **{f.value}** | {_cell(kpi.unit)} | {f.kind} | {f.sample_size:,} | {source} |")
     return "\n".join(lines) + "\n"
 
 

@@ -639,8 +639,8 @@ def figures(result: BenchResult, floor: FloorResult, *, unbatched: BenchResult |
         Figure.of("recon_mismatches_per_10k", "Reconciliation mismatches per 10k payments",
                   result.reconciliation.mismatches_per_10k, "per 10k", "counted", result.reconciliation.payments,
                   places=1, kpi="recon_mismatches_per_10k"),
-        Figure.of("api_calls_per_payment", "AWS API calls per payment", result.api_calls_per_payment, "calls",
-                  "counted", n, places=1, series="batches of 10"),
+        Figure.of("api_calls_per_payment", "AWS API calls per payment (the pipeline batches up to 10 messages)",
+                  result.api_calls_per_payment, "calls", "counted", n, places=1, series="pipeline"),
         Figure.of("cost_per_10k_tx", "Request cost per 10k payments", result.cost_per_10k, "USD", "computed", n,
                   places=4, kpi="cost_per_10k_tx", series="pipeline"),
         Figure.of("cost_per_10k_tx", "Request cost per 10k payments", per_10k(floor.cost, n), "USD", "computed", n,
@@ -648,7 +648,8 @@ def figures(result: BenchResult, floor: FloorResult, *, unbatched: BenchResult |
     ]
     if unbatched is not None:
         out += [
-            Figure.of("api_calls_per_payment", "AWS API calls per payment", unbatched.api_calls_per_payment, "calls",
+            Figure.of("api_calls_per_payment", "AWS API calls per payment (the pipeline batches up to 10 messages)",
+                      unbatched.api_calls_per_payment, "calls",
                       "counted", unbatched.messages, places=1, series="one message per call"),
             Figure.of("cost_per_10k_tx", "Request cost per 10k payments", unbatched.cost_per_10k, "USD", "computed",
                       unbatched.messages, places=4, series="one message per call"),
