@@ -195,7 +195,7 @@ def register_replay(subparsers: argparse._SubParsersAction) -> None:
 def run_replay_command(args: argparse.Namespace) -> int:
     """Build a history, replay every cycle, reconcile."""
     from fasterpay.aws import open_environment
-    from fasterpay.pipeline.benchmark import build_harness, run_bench  # noqa: F401 - one environment
+    from fasterpay.pipeline.benchmark import run_bench
 
     with open_environment() as env:
         result = run_bench(env, payments=args.payments, seed=args.seed, cycle_size=args.cycle_size,

@@ -34,3 +34,23 @@ class SerialisedClient:
                 return attribute(*args, **kwargs)
 
         return call
+
+
+def race(threads: int, attempt: Any) -> list[str]:
+    """Run ``attempt()`` on ``threads`` threads released together by a barrier; return their outcomes."""
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def run() -> None:
+        start.wait()
+        outcome = attempt()
+        with lock:
+            outcomes.append(outcome)
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return outcomes

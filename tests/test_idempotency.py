@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -29,7 +28,7 @@ from fasterpay.idempotency import (
     fingerprint,
 )
 from fasterpay.metering import ApiCallMeter
-from ledger_harness import SerialisedClient
+from ledger_harness import SerialisedClient, race
 
 PAYMENT = {"debit_account": "alice", "credit_account": "bob", "amount_minor": 2_500, "currency": "GBP"}
 FP = fingerprint(PAYMENT)
@@ -220,25 +219,14 @@ def test_lease_and_retention_are_checked(lease: float, retention: int) -> None:
 def test_concurrent_attempts_yield_exactly_one_claim(store: IdempotencyStore) -> None:
     if isinstance(store, DynamoDbIdempotencyStore):
         store._ddb = SerialisedClient(store._ddb)  # moto is not isolated per call; DynamoDB is (ledger_harness)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-    start = threading.Barrier(8)
-
-    def attempt() -> None:
-        start.wait()
+    def attempt() -> str:
         try:
             result = store.begin("bank-a", "req-race", FP)
-            name = "claim" if isinstance(result, Claim) else "replay"
+            return "claim" if isinstance(result, Claim) else "replay"
         except RequestInProgressError:
-            name = "in-progress"
-        with lock:
-            outcomes.append(name)
+            return "in-progress"
 
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = race(8, attempt)
     assert sorted(outcomes) == ["claim"] + ["in-progress"] * 7
 
 

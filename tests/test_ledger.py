@@ -40,7 +40,7 @@ from fasterpay.ledger import (
 )
 from fasterpay.ledger.stack import deploy_ledger, ledger_template
 from fasterpay.metering import ApiCallMeter
-from ledger_harness import SerialisedClient
+from ledger_harness import SerialisedClient, race
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -357,25 +357,14 @@ def test_many_threads_of_random_transfers_keep_the_books_balanced(ledger: Ledger
 def test_concurrent_retries_of_one_request_post_once(ledger: Ledger, store: DynamoDbIdempotencyStore) -> None:
     ledger._ddb = store._ddb = SerialisedClient(ledger._ddb)  # see ledger_harness
     transfer = Transfer("e2e-race", "alice", "bob", 2_500, "GBP")
-    results: list[str] = []
-    lock = threading.Lock()
-    start = threading.Barrier(8)
-
-    def submit() -> None:
-        start.wait()
+    def submit() -> str:
         try:
             outcome = TransferService(ledger, store).submit("bank-a", "req-race", transfer)
-            name = "replayed" if outcome.replayed else "posted"
+            return "replayed" if outcome.replayed else "posted"
         except RequestInProgressError:
-            name = "in-progress"
-        with lock:
-            results.append(name)
+            return "in-progress"
 
-    threads = [threading.Thread(target=submit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(8, submit)
     assert results.count("posted") == 1 and ledger.balance("bob").balance_minor == 2_500
 
 
