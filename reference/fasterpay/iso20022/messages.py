@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 from decimal import Decimal
+from types import ModuleType
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from pyiso20022.pacs import pacs_002_001_10 as p2
@@ -86,23 +88,15 @@ def _amount(value: Decimal) -> Decimal:
 
 
 # -- model -> bindings ---------------------------------------------------------------------------------
-def _agent8(agent: Agent) -> p8.BranchAndFinancialInstitutionIdentification6:
+def _agent(agent: Agent, bindings: ModuleType) -> Any:
+    """An agent as ``bindings``' BranchAndFinancialInstitutionIdentification6 (pacs.008 and pacs.002 share it)."""
     member = None
     if agent.member_id is not None:
-        system = p8.ClearingSystemIdentification2Choice(cd=agent.clearing_system) if agent.clearing_system else None
-        member = p8.ClearingSystemMemberIdentification2(clr_sys_id=system, mmb_id=agent.member_id)
-    return p8.BranchAndFinancialInstitutionIdentification6(
-        fin_instn_id=p8.FinancialInstitutionIdentification18(bicfi=agent.bic, clr_sys_mmb_id=member, nm=agent.name)
-    )
-
-
-def _agent2(agent: Agent) -> p2.BranchAndFinancialInstitutionIdentification6:
-    member = None
-    if agent.member_id is not None:
-        system = p2.ClearingSystemIdentification2Choice(cd=agent.clearing_system) if agent.clearing_system else None
-        member = p2.ClearingSystemMemberIdentification2(clr_sys_id=system, mmb_id=agent.member_id)
-    return p2.BranchAndFinancialInstitutionIdentification6(
-        fin_instn_id=p2.FinancialInstitutionIdentification18(bicfi=agent.bic, clr_sys_mmb_id=member, nm=agent.name)
+        system = bindings.ClearingSystemIdentification2Choice(cd=agent.clearing_system) if agent.clearing_system else None
+        member = bindings.ClearingSystemMemberIdentification2(clr_sys_id=system, mmb_id=agent.member_id)
+    return bindings.BranchAndFinancialInstitutionIdentification6(
+        fin_instn_id=bindings.FinancialInstitutionIdentification18(
+            bicfi=agent.bic, clr_sys_mmb_id=member, nm=agent.name)
     )
 
 
@@ -152,8 +146,8 @@ def _transaction(tx: CreditTransfer) -> p8.CreditTransferTransaction39:
         chrg_br=charge_bearer,
         dbtr=_party(tx.debtor),
         dbtr_acct=_account(tx.debtor_account),
-        dbtr_agt=_agent8(tx.debtor_agent),
-        cdtr_agt=_agent8(tx.creditor_agent),
+        dbtr_agt=_agent(tx.debtor_agent, p8),
+        cdtr_agt=_agent(tx.creditor_agent, p8),
         cdtr=_party(tx.creditor),
         cdtr_acct=_account(tx.creditor_account),
         rmt_inf=p8.RemittanceInformation16(ustrd=list(tx.remittance)) if tx.remittance else None,
@@ -172,8 +166,8 @@ def _pacs008_document(message: Pacs008) -> p8.Document:
         cre_dt_tm=_xml_datetime(header.created_at),
         nb_of_txs=str(message.nb_of_txs),
         sttlm_inf=p8.SettlementInstruction7(sttlm_mtd=method),
-        instg_agt=_agent8(header.instructing_agent) if header.instructing_agent else None,
-        instd_agt=_agent8(header.instructed_agent) if header.instructed_agent else None,
+        instg_agt=_agent(header.instructing_agent, p8) if header.instructing_agent else None,
+        instd_agt=_agent(header.instructed_agent, p8) if header.instructed_agent else None,
     )
     body = p8.FitoFicustomerCreditTransferV08(
         grp_hdr=group, cdt_trf_tx_inf=[_transaction(tx) for tx in message.transactions]
@@ -215,8 +209,8 @@ def _pacs002_document(report: Pacs002) -> p2.Document:
         grp_hdr=p2.GroupHeader91(
             msg_id=report.msg_id,
             cre_dt_tm=_xml_datetime(report.created_at),
-            instg_agt=_agent2(report.instructing_agent) if report.instructing_agent else None,
-            instd_agt=_agent2(report.instructed_agent) if report.instructed_agent else None,
+            instg_agt=_agent(report.instructing_agent, p2) if report.instructing_agent else None,
+            instd_agt=_agent(report.instructed_agent, p2) if report.instructed_agent else None,
         ),
         orgnl_grp_inf_and_sts=[group],
         tx_inf_and_sts=transactions,
