@@ -145,3 +145,20 @@ def test_instrumenting_a_client_twice_makes_one_span_per_call(env: AwsEnvironmen
     instrument_aws_client(sqs, tracer)
     sqs.list_queues()
     assert [s.name for s in exporter.get_finished_spans()] == ["SQS.ListQueues"]
+
+
+def test_an_exception_in_a_stage_marks_stage_and_payment_spans_and_ends_both() -> None:
+    from fasterpay.observability.tracing import in_memory_tracer, payment_span, stage_span
+
+    tracer, exporter = in_memory_tracer()
+    ticks = iter(range(1_000, 10_000, 1_000))
+    clock = lambda: next(ticks)  # noqa: E731 - nanosecond timestamps for the spans
+    with pytest.raises(RuntimeError, match="ledger down"):
+        with payment_span(tracer, end_to_end_id="E2E-9", uetr="8a562c67-ca16-48ba-b074-65581be6f011", clock=clock):
+            with stage_span(tracer, "clear", clock=clock):
+                raise RuntimeError("ledger down")
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"payment", "stage clear"}  # both ended, so both were exported
+    assert all(s.status.status_code.name == "ERROR" for s in spans.values())
+    assert spans["stage clear"].parent.span_id == spans["payment"].context.span_id
+    assert spans["stage clear"].end_time == 3_000 and spans["payment"].end_time == 4_000

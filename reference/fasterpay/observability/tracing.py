@@ -130,6 +130,19 @@ def instrument_aws_client(client: Any, tracer: Tracer, *, clock: Clock | None = 
 
 
 @contextmanager
+def _ended_on_exit(span: trace.Span, clock: Clock | None) -> Iterator[None]:
+    """Make ``span`` current; on exit mark an exception as an error status and end it at ``clock()``."""
+    with trace.use_span(span, end_on_exit=False):
+        try:
+            yield
+        except BaseException as exc:
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            span.end(end_time=clock() if clock else None)
+
+
+@contextmanager
 def payment_span(tracer: Tracer, *, end_to_end_id: str, uetr: str, clock: Clock | None = None,
                  attributes: Mapping[str, Any] | None = None) -> Iterator[trace.Span]:
     """The root span of one payment's trace, keyed by its EndToEndId and UETR.
@@ -140,16 +153,10 @@ def payment_span(tracer: Tracer, *, end_to_end_id: str, uetr: str, clock: Clock 
     """
     attrs = {"payment.end_to_end_id": end_to_end_id, "payment.uetr": uetr, **(attributes or {})}
     refuse_personal_data(attrs, where="span")
-    with trace.use_span(tracer.start_span("payment", context=trace.set_span_in_context(trace.INVALID_SPAN),
-                                          kind=SpanKind.SERVER, start_time=clock() if clock else None,
-                                          attributes=attrs), end_on_exit=False) as span:
-        try:
-            yield span
-        except BaseException as exc:
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise
-        finally:
-            span.end(end_time=clock() if clock else None)
+    span = tracer.start_span("payment", context=trace.set_span_in_context(trace.INVALID_SPAN),
+                             kind=SpanKind.SERVER, start_time=clock() if clock else None, attributes=attrs)
+    with _ended_on_exit(span, clock):
+        yield span
 
 
 @contextmanager
@@ -163,15 +170,9 @@ def stage_span(tracer: Tracer, stage: str, *, clock: Clock | None = None,
     """
     attrs = {"payment.stage": stage, **(attributes or {})}
     refuse_personal_data(attrs, where="span")
-    with trace.use_span(tracer.start_span(f"stage {stage}", start_time=clock() if clock else None,
-                                          attributes=attrs), end_on_exit=False) as span:
-        try:
-            yield span
-        except BaseException as exc:
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise
-        finally:
-            span.end(end_time=clock() if clock else None)
+    span = tracer.start_span(f"stage {stage}", start_time=clock() if clock else None, attributes=attrs)
+    with _ended_on_exit(span, clock):
+        yield span
 
 
 @dataclass(frozen=True)
