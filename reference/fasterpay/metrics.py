@@ -16,13 +16,56 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KINDS", "Figure", "MetricsFile", "machine_stamp", "metrics_dir", "read_metrics", "scale", "write_metrics"]
+__all__ = ["KINDS", "PERCENTILE_METHOD", "Figure", "MetricsFile", "machine_stamp", "metrics_dir", "percentile",
+           "percentiles", "read_metrics", "scale", "write_metrics"]
+
+#: The one percentile definition the guide uses everywhere: ``statistics.quantiles(values, n=100,
+#: method="inclusive")``, which interpolates linearly between order statistics (numpy's default,
+#: "linear", gives the same numbers). Stated on the How we measure page.
+PERCENTILE_METHOD = "statistics.quantiles(n=100, method='inclusive'): linear interpolation between order statistics"
 
 #: How a figure was obtained. "measured on moto" is wall time of our code plus the mock; "measured" is
 #: CPU time of our code alone (no AWS and no mock involved) on the build machine; "modelled" comes from
 #: the stated latency model; "counted" is a count of API calls or events; "computed" is derived from
 #: counts (for example cost from a dated price table).
 KINDS = ("measured on moto", "measured", "modelled", "counted", "computed")
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (0 < q < 100), by :data:`PERCENTILE_METHOD`.
+
+    One value is its own percentile; no values give 0.0 (a figure of an empty run).
+
+    Examples:
+        >>> percentile([1.0, 2.0, 3.0, 4.0], 50)
+        2.5
+        >>> percentile([10.0], 99)
+        10.0
+    """
+    data = sorted(float(v) for v in values)
+    if not 0 < q < 100:
+        raise ValueError(f"q must be strictly between 0 and 100, got {q}")
+    if not data:
+        return 0.0
+    if len(data) == 1:
+        return data[0]
+    # position (q/100)*(n-1) in the sorted data, linearly interpolated: exactly what statistics.quantiles
+    # with method="inclusive" returns at the cut point q, also for q that is not a whole number
+    position = (len(data) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (position - low)
+
+
+def percentiles(values: Iterable[float], qs: Iterable[float] = (50, 95, 99)) -> dict[str, float]:
+    """Several percentiles at once, keyed ``"p50"``, ``"p95"``, ...
+
+    Examples:
+        >>> percentiles([1.0, 2.0, 3.0], (50,))
+        {'p50': 2.0}
+    """
+    data = sorted(float(v) for v in values)
+    return {f"p{q:g}": percentile(data, q) for q in qs}
 
 
 @dataclass(frozen=True)
