@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
@@ -17,9 +18,11 @@ import fasterpay.faults as faults
 from fasterpay.aws import AwsEnvironment
 from fasterpay.faults import (
     DEFAULT_LATENCY_MODEL,
+    FAULT_KINDS,
     AttemptRecord,
     FaultInjector,
     FaultPlan,
+    FaultRates,
     LatencyDistribution,
     LatencyModel,
 )
@@ -28,6 +31,10 @@ from fasterpay.metering import ApiCallMeter
 REGION = "eu-west-2"
 # botocore's "max_attempts" counts retries; "total_max_attempts" counts the first attempt too.
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+ONE_RETRY = Config(retries={"total_max_attempts": 2, "mode": "standard"})
+# With latency=None each in-scope attempt draws one number; random.Random(1) draws 0.134 then
+# 0.847, so at rate 0.5 the first attempt gets the fault and the retry does not.
+FIRST_ATTEMPT_ONLY = {"seed": 1, "rate": 0.5}
 
 
 @pytest.fixture
@@ -45,6 +52,18 @@ def backoff_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 def _item(end_to_end_id: str) -> dict[str, Any]:
     return {"EndToEndId": {"S": end_to_end_id}}
+
+
+def _stored(env: AwsEnvironment, end_to_end_id: str) -> bool:
+    """Whether the item is in moto's table, read by a client without an injector."""
+    found = env.client("dynamodb").get_item(TableName="postings", Key=_item(end_to_end_id))
+    return "Item" in found
+
+
+def _queued_bodies(env: AwsEnvironment, queue_url: str) -> list[str]:
+    sqs = env.client("sqs")
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+    return [message["Body"] for message in received.get("Messages", [])]
 
 
 # Latency distributions and models ----------------------------------------------------------------
@@ -147,6 +166,52 @@ def test_fault_plan_freezes_its_sets() -> None:
     assert not plan.applies_to("dynamodb", "Decrypt")
 
 
+def test_fault_kinds_include_lost_response() -> None:
+    assert FAULT_KINDS == ("throttle", "server_error", "timeout", "lost_response", "partition")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"lost_response_rate": -0.1}, {"lost_response_rate": 1.01}, {"lost_response_rate": math.inf},
+     {"timeout_rate": 0.5, "lost_response_rate": 0.6}],
+)
+@pytest.mark.parametrize("rates_class", [FaultRates, FaultPlan])
+def test_lost_response_rate_is_validated_with_the_others(
+    rates_class: type, kwargs: dict[str, float]
+) -> None:
+    with pytest.raises(ValueError):
+        rates_class(**kwargs)
+
+
+@pytest.mark.parametrize("rate", ["0.1", None, True])
+def test_fault_rates_reject_non_numbers(rate: Any) -> None:
+    with pytest.raises(TypeError):
+        FaultRates(throttle_rate=rate)
+
+
+@pytest.mark.parametrize(
+    "per_service",
+    [{"kms": 0.01}, {"kms": FaultPlan(throttle_rate=0.01)}, {("kms",): FaultRates()}, ["kms"]],
+)
+def test_per_service_must_map_names_to_fault_rates(per_service: Any) -> None:
+    with pytest.raises(TypeError, match="FaultRates"):
+        FaultPlan(per_service=per_service)
+
+
+def test_per_service_rates_replace_the_plans_own_and_bring_the_service_into_scope() -> None:
+    kms = FaultRates(throttle_rate=0.01, server_error_rate=0.01)
+    plan = FaultPlan(timeout_rate=0.2, services=frozenset({"sqs"}), per_service={"kms": kms})
+
+    assert plan.rates_for("kms") == kms
+    assert plan.rates_for("sqs") == FaultRates(timeout_rate=0.2)
+    assert plan.applies_to("kms", "GenerateDataKey") and plan.applies_to("sqs", "SendMessage")
+    assert not plan.applies_to("dynamodb", "PutItem")
+    assert [kms.pick(draw) for draw in (0.0, 0.0099, 0.01, 0.0199, 0.02)] == [
+        "throttle", "throttle", "server_error", "server_error", None]
+    with pytest.raises(TypeError):
+        plan.per_service["dynamodb"] = kms  # type: ignore[index]
+
+
 # Injection against moto ---------------------------------------------------------------------------
 
 
@@ -178,6 +243,40 @@ def test_same_seed_gives_the_same_latencies_and_faults(env: AwsEnvironment) -> N
     assert first == second
     assert first != other
     assert {record.fault for record in first} == {None, "throttle", "server_error", "timeout"}
+
+
+def test_same_seed_gives_the_same_lost_responses_and_every_one_committed(
+    env: AwsEnvironment,
+) -> None:
+    plan = FaultPlan(
+        throttle_rate=0.1, timeout_rate=0.1, lost_response_rate=0.2,
+        per_service={"kms": FaultRates(server_error_rate=0.3, lost_response_rate=0.2)},
+    )
+    runs = []
+    for run in range(2):
+        injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, plan=plan, seed=20261128)
+        dynamodb = injector.attach(env.client("dynamodb", config=NO_RETRIES))
+        kms = injector.attach(env.client("kms", config=NO_RETRIES))
+        for n in range(60):
+            try:
+                if n % 3 == 0:
+                    kms.generate_random(NumberOfBytes=8)
+                else:
+                    dynamodb.put_item(TableName="postings", Item=_item(f"E2E-{run}-{n}"))
+            except (ClientError, ReadTimeoutError):
+                pass
+        runs.append(injector.calls)
+
+    first, second = runs
+    assert first == second
+    assert {record.fault for record in first if record.service == "kms"} == {
+        None, "server_error", "lost_response"}
+    assert {record.fault for record in first if record.service == "dynamodb"} == {
+        None, "throttle", "timeout", "lost_response"}
+    # One attempt per call (no SDK retries): a put is stored exactly when its attempt reached moto.
+    for n, record in enumerate(first):
+        if record.service == "dynamodb":
+            assert _stored(env, f"E2E-0-{n}") == (record.fault in (None, "lost_response")), n
 
 
 @pytest.mark.parametrize(
@@ -286,6 +385,156 @@ def test_timeouts_are_retried_by_the_sdk(env: AwsEnvironment, backoff_sleeps: li
     with pytest.raises(ReadTimeoutError):
         kms.generate_random(NumberOfBytes=8)
     assert injector.injected == {"timeout": 3}
+
+
+# Lost responses: the attempt commits, then the client times out ---------------------------------
+
+
+def test_lost_response_commits_then_raises_read_timeout(env: AwsEnvironment) -> None:
+    injector = FaultInjector(
+        latency=LatencyModel(default=LatencyDistribution(4, 4)),
+        plan=FaultPlan(lost_response_rate=1.0), seed=1,
+    )
+    dynamodb = injector.attach(env.client(
+        "dynamodb", config=Config(read_timeout=2, retries={"total_max_attempts": 1})))
+
+    with pytest.raises(ReadTimeoutError):
+        dynamodb.put_item(TableName="postings", Item=_item("E2E-LOST"))
+
+    assert _stored(env, "E2E-LOST")
+    assert injector.injected == {"lost_response": 1}
+    assert injector.calls == (
+        AttemptRecord("dynamodb", "PutItem", REGION, pytest.approx(2.004), "lost_response"),)
+    assert injector.modelled_seconds == pytest.approx(2.004)  # latency + read_timeout
+
+
+def test_timeout_does_not_commit(env: AwsEnvironment) -> None:
+    injector = FaultInjector(plan=FaultPlan(timeout_rate=1.0), seed=1)
+    dynamodb = injector.attach(env.client("dynamodb", config=NO_RETRIES))
+    with pytest.raises(ReadTimeoutError):
+        dynamodb.put_item(TableName="postings", Item=_item("E2E-TIMEOUT"))
+    assert not _stored(env, "E2E-TIMEOUT")
+    assert injector.injected == {"timeout": 1}
+
+
+def test_sdk_retry_of_a_lost_conditional_put_meets_its_own_committed_write(
+    env: AwsEnvironment, backoff_sleeps: list[float]
+) -> None:
+    injector = FaultInjector(
+        plan=FaultPlan(lost_response_rate=FIRST_ATTEMPT_ONLY["rate"]),
+        seed=FIRST_ATTEMPT_ONLY["seed"],
+    )
+    meter = ApiCallMeter()
+    dynamodb = meter.attach(injector.attach(env.client("dynamodb", config=ONE_RETRY)))
+
+    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException) as raised:
+        dynamodb.put_item(TableName="postings", Item=_item("E2E-ONCE"),
+                          ConditionExpression="attribute_not_exists(EndToEndId)")
+
+    assert raised.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == 1
+    assert [record.fault for record in injector.calls] == ["lost_response", None]
+    assert len(backoff_sleeps) == 1  # botocore retried it as a read timeout
+    assert meter.snapshot().count_attempts() == 2
+    assert _stored(env, "E2E-ONCE")
+
+
+def test_lost_sqs_send_message_is_in_the_queue(env: AwsEnvironment) -> None:
+    queue_url = env.client("sqs").create_queue(QueueName="payments-lost")["QueueUrl"]
+    injector = FaultInjector(plan=FaultPlan(lost_response_rate=1.0), seed=1)
+    sqs = injector.attach(env.client("sqs", config=NO_RETRIES))
+
+    with pytest.raises(ReadTimeoutError):
+        sqs.send_message(QueueUrl=queue_url, MessageBody="pacs.008 E2E-SQS")
+
+    assert _queued_bodies(env, queue_url) == ["pacs.008 E2E-SQS"]
+    assert injector.injected == {"lost_response": 1}
+
+
+def test_sdk_retry_of_a_lost_sqs_send_delivers_the_message_twice(
+    env: AwsEnvironment, backoff_sleeps: list[float]
+) -> None:
+    queue_url = env.client("sqs").create_queue(QueueName="payments-twice")["QueueUrl"]
+    injector = FaultInjector(
+        plan=FaultPlan(lost_response_rate=FIRST_ATTEMPT_ONLY["rate"]),
+        seed=FIRST_ATTEMPT_ONLY["seed"],
+    )
+    sqs = injector.attach(env.client("sqs", config=ONE_RETRY))
+
+    sent = sqs.send_message(QueueUrl=queue_url, MessageBody="pacs.008 E2E-DUP")
+
+    assert sent["ResponseMetadata"]["RetryAttempts"] == 1
+    assert [record.fault for record in injector.calls] == ["lost_response", None]
+    assert _queued_bodies(env, queue_url) == ["pacs.008 E2E-DUP"] * 2
+
+
+def test_lost_response_without_a_stub_goes_over_the_clients_http_session(
+    env: AwsEnvironment,
+) -> None:
+    sent: list[Any] = []
+
+    class RecordingHttpSession:
+        def send(self, request: Any) -> AWSResponse:
+            sent.append(request)
+            return AWSResponse(request.url, 200, {}, faults._RawBody(b"<ok/>"))
+
+    injector = FaultInjector(plan=FaultPlan(lost_response_rate=1.0), seed=1)
+    # No moto backend answers this host, so the delivery must fall through to HTTP.
+    sqs = injector.attach(env.session.client(
+        "sqs", region_name=REGION, endpoint_url="https://sqs.fasterpay-no-stub.invalid",
+        config=NO_RETRIES))
+    sqs._endpoint.http_session = RecordingHttpSession()
+
+    with pytest.raises(ReadTimeoutError):
+        sqs.send_message(QueueUrl="https://sqs.fasterpay-no-stub.invalid/1/q", MessageBody="m")
+
+    assert [request.url for request in sent] == ["https://sqs.fasterpay-no-stub.invalid/"]
+
+
+def test_span_records_lost_responses(env: AwsEnvironment) -> None:
+    injector = FaultInjector(plan=FaultPlan(lost_response_rate=1.0), seed=1)
+    kms = injector.attach(env.client("kms", config=NO_RETRIES))
+    with injector.span() as span, pytest.raises(ReadTimeoutError):
+        kms.generate_random(NumberOfBytes=8)
+    assert span.faults == {"lost_response": 1} and span.attempts == 1
+
+
+# Per-service rates: KMS -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kms_rates", "code", "status"),
+    [
+        (FaultRates(throttle_rate=1.0), "ThrottlingException", 400),
+        (FaultRates(server_error_rate=1.0), "KMSInternalException", 500),
+    ],
+)
+def test_kms_gets_its_own_rates_and_dynamodb_is_never_faulted(
+    env: AwsEnvironment, kms_rates: FaultRates, code: str, status: int
+) -> None:
+    key_id = env.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    injector = FaultInjector(plan=FaultPlan(per_service={"kms": kms_rates}), seed=1)
+    kms = injector.attach(env.client("kms", config=NO_RETRIES))
+    dynamodb = injector.attach(env.client("dynamodb", config=NO_RETRIES))
+
+    with pytest.raises(ClientError) as raised:
+        kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    for n in range(20):
+        dynamodb.put_item(TableName="postings", Item=_item(f"E2E-{n}"))
+
+    assert raised.value.response["Error"]["Code"] == code
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert {record.fault for record in injector.calls if record.service == "dynamodb"} == {None}
+    assert len(injector.calls) == 21 and sum(injector.injected.values()) == 1
+
+
+def test_kms_server_error_raises_the_modelled_exception_class(env: AwsEnvironment) -> None:
+    key_id = env.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    injector = FaultInjector(
+        plan=FaultPlan(per_service={"kms": FaultRates(server_error_rate=1.0)}), seed=1)
+    kms = injector.attach(env.client("kms", config=NO_RETRIES))
+    with pytest.raises(kms.exceptions.KMSInternalException):
+        kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
 
 
 def test_partitioned_region_is_unreachable_and_others_are_not(env: AwsEnvironment) -> None:

@@ -6,19 +6,27 @@ attempt it draws, from one seeded ``random.Random``:
 
 * a latency from a :class:`LatencyModel` (log-normal per service/operation), which is added to
   *virtual time* (``sleep=False``, the default) or slept (``sleep=True``);
-* a fault from a :class:`FaultPlan`: a throttle or a 5xx answered in the service's own wire
-  protocol and error code, a ``ReadTimeoutError``, or an ``EndpointConnectionError`` for a
+* a fault from a :class:`FaultPlan` (its own :class:`FaultRates`, or a service's own rates from
+  ``per_service``): a throttle or a 5xx answered in the service's own wire protocol and error
+  code, a ``ReadTimeoutError``, a *lost response*, or an ``EndpointConnectionError`` for a
   partitioned region.
 
-Because faults are injected per attempt, botocore's retry logic sees them exactly as it would
-see them from AWS and retries them. An attempt that gets a fault never reaches moto or AWS.
+Because faults are raised or answered inside ``before-send``, botocore handles them exactly as
+it handles the same outcome of a real HTTP attempt: its retry logic (``needs-retry``) sees
+them and retries them. An attempt that gets a fault never reaches moto or AWS, except a lost
+response: that attempt is delivered first (the injector dispatches ``before-send`` once more to
+the other handlers, so moto answers, or else sends it with the client's HTTP session), so a
+write commits, and then the client gets a ``ReadTimeoutError`` as if the response were lost on
+the wire. With SDK retries on, botocore retries it like any read timeout, so the retry meets
+the committed write (a conditional put fails, an SQS message is sent twice).
 The same seed and the same sequence of attempts give the same latencies and faults.
 
 Limits: SDK retry back-off is botocore's own and is slept in wall time; it is not in
-``modelled_seconds``. A timeout costs the client's ``read_timeout`` and a partitioned attempt
-its ``connect_timeout`` in modelled time. DynamoDB transactions that AWS throttles may come back
-as ``TransactionCanceledException`` (reason ``ThrottlingError``); the injector returns the plain
-``ProvisionedThroughputExceededException``.
+``modelled_seconds``. A timeout costs the client's ``read_timeout``, a lost response its
+latency plus ``read_timeout``, and a partitioned attempt its ``connect_timeout`` in modelled
+time. Attach one injector per client: a lost response re-dispatches ``before-send``. DynamoDB
+transactions that AWS throttles may come back as ``TransactionCanceledException`` (reason
+``ThrottlingError``); the injector returns the plain ``ProvisionedThroughputExceededException``.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -38,6 +46,7 @@ from xml.sax.saxutils import escape
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.hooks import first_non_none_response
 
 __all__ = [
     "DEFAULT_LATENCY_MODEL",
@@ -45,6 +54,7 @@ __all__ = [
     "AttemptRecord",
     "FaultInjector",
     "FaultPlan",
+    "FaultRates",
     "LatencyDistribution",
     "LatencyModel",
     "Span",
@@ -52,7 +62,13 @@ __all__ = [
 ]
 
 _Z_99 = 2.326347874  # standard normal quantile at 0.99
-FAULT_KINDS = ("throttle", "server_error", "timeout", "partition")
+FAULT_KINDS = ("throttle", "server_error", "timeout", "lost_response", "partition")
+_RATE_KINDS = (  # (rate field, fault kind), in the order one uniform draw is split between them
+    ("throttle_rate", "throttle"),
+    ("server_error_rate", "server_error"),
+    ("timeout_rate", "timeout"),
+    ("lost_response_rate", "lost_response"),
+)
 _NOWHERE_URL = "https://fasterpay-fault-injected.invalid/"  # no moto backend answers this
 _SUPPORTED_PROTOCOLS = frozenset({"json", "rest-json", "query", "ec2", "rest-xml"})
 _DYNAMODB_DATA_PLANE = frozenset(
@@ -62,7 +78,8 @@ _DYNAMODB_DATA_PLANE = frozenset(
         "BatchExecuteStatement", "ExecuteTransaction",
     }
 )
-# (error code, HTTP status) per service; see _throttle_error and _server_error.
+# (error code, HTTP status) per service; see _throttle_error and _server_error. KMS codes are
+# those of the KMS API reference and botocore's model (KMSInternalException is modelled, 500).
 _THROTTLE_BY_SERVICE = {
     "kms": ("ThrottlingException", 400),
     "sqs": ("RequestThrottled", 400),
@@ -195,16 +212,88 @@ def _frozenset_or_none(name: str, value: Iterable[str] | None) -> frozenset[str]
     return frozenset(value)
 
 
+def _check_rates(owner: str, rates: Iterable[tuple[str, object]]) -> float:
+    total = 0.0
+    for name, value in rates:
+        rate = _check_number(name, value)
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{owner}.{name} must be between 0 and 1, got {rate}.")
+        total += rate
+    if total > 1.0:
+        raise ValueError(f"{owner}'s fault rates add up to {total}; keep their sum at most 1.")
+    return total
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Per-attempt probabilities of each drawn fault, for one service in ``FaultPlan.per_service``.
+
+    Each rate is between 0 and 1 and their sum is at most 1: one uniform draw per attempt picks
+    at most one fault. ``lost_response_rate`` lets the attempt commit, then times the client out.
+
+    Examples:
+        >>> kms = FaultRates(throttle_rate=0.01, server_error_rate=0.01)
+        >>> kms.pick(0.005), kms.pick(0.015), kms.pick(0.5)
+        ('throttle', 'server_error', None)
+        >>> FaultRates(timeout_rate=0.7, lost_response_rate=0.7)
+        Traceback (most recent call last):
+        ...
+        ValueError: FaultRates's fault rates add up to 1.4; keep their sum at most 1.
+    """
+
+    throttle_rate: float = 0.0
+    server_error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    lost_response_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_rates("FaultRates", ((name, getattr(self, name)) for name, _ in _RATE_KINDS))
+
+    @property
+    def injects(self) -> bool:
+        """Whether any rate is above zero (if not, no random number is drawn)."""
+        return any(getattr(self, name) for name, _ in _RATE_KINDS)
+
+    def pick(self, draw: float) -> str | None:
+        """The fault kind for one uniform ``draw`` in [0, 1), or None for no fault."""
+        edge = 0.0
+        for name, kind in _RATE_KINDS:
+            edge += getattr(self, name)
+            if draw < edge:
+                return kind
+        return None
+
+
+def _frozen_rates(value: Mapping[str, FaultRates]) -> Mapping[str, FaultRates]:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"per_service must map service names to FaultRates, not {type(value).__name__}."
+        )
+    for service, rates in value.items():
+        if not isinstance(service, str) or not isinstance(rates, FaultRates):
+            raise TypeError(
+                f"per_service must map service names to FaultRates, got {service!r}: "
+                f"{type(rates).__name__}."
+            )
+    return MappingProxyType(dict(value))
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """What to inject. Rates are per attempt; ``services``/``operations`` of None mean all.
 
-    The filters scope every fault, partitions included.
+    The plan's own rates apply to every service in scope, except the services named in
+    ``per_service``, which get their own :class:`FaultRates` instead. The filters scope every
+    fault, partitions included; a service named in ``per_service`` is in scope even if
+    ``services`` leaves it out.
 
     Examples:
         >>> plan = FaultPlan(throttle_rate=0.05, services=frozenset({"dynamodb"}))
         >>> plan.applies_to("dynamodb", "PutItem"), plan.applies_to("kms", "Decrypt")
         (True, False)
+        >>> plan = FaultPlan(per_service={"kms": FaultRates(throttle_rate=0.01)})
+        >>> plan.rates_for("kms").throttle_rate, plan.rates_for("dynamodb").injects
+        (0.01, False)
     """
 
     throttle_rate: float = 0.0
@@ -213,26 +302,30 @@ class FaultPlan:
     partitioned_regions: frozenset[str] = frozenset()
     services: frozenset[str] | None = None
     operations: frozenset[str] | None = None
+    lost_response_rate: float = 0.0
+    per_service: Mapping[str, FaultRates] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        total = 0.0
-        for name in ("throttle_rate", "server_error_rate", "timeout_rate"):
-            rate = _check_number(name, getattr(self, name))
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {rate}.")
-            total += rate
-        if total > 1.0:
-            raise ValueError(f"The three rates add up to {total}; keep their sum at most 1.")
+        _check_rates("FaultPlan", ((name, getattr(self, name)) for name, _ in _RATE_KINDS))
+        own = FaultRates(**{name: getattr(self, name) for name, _ in _RATE_KINDS})
+        object.__setattr__(self, "_own_rates", own)
         regions = _frozenset_or_none("partitioned_regions", self.partitioned_regions)
         object.__setattr__(self, "partitioned_regions", regions)
         object.__setattr__(self, "services", _frozenset_or_none("services", self.services))
         object.__setattr__(self, "operations", _frozenset_or_none("operations", self.operations))
+        object.__setattr__(self, "per_service", _frozen_rates(self.per_service))
 
     def applies_to(self, service: str, operation: str) -> bool:
         """Whether faults may be injected into this call."""
-        return (self.services is None or service in self.services) and (
+        in_services = self.services is None or service in self.services
+        return (in_services or service in self.per_service) and (
             self.operations is None or operation in self.operations
         )
+
+    def rates_for(self, service: str) -> FaultRates:
+        """The rates that apply to ``service``: its own from ``per_service``, else the plan's."""
+        own: FaultRates = self._own_rates  # type: ignore[attr-defined]  # set in __post_init__
+        return self.per_service.get(service, own)
 
 
 @dataclass(frozen=True)
@@ -322,9 +415,9 @@ class FaultInjector:
         """
         service_model = client.meta.service_model
         protocol = getattr(service_model, "resolved_protocol", service_model.protocol)
-        if protocol not in _SUPPORTED_PROTOCOLS and (
-            self.plan.throttle_rate or self.plan.server_error_rate
-        ):
+        rates = self.plan.rates_for(service_model.service_name)
+        writes_errors = rates.throttle_rate or rates.server_error_rate
+        if protocol not in _SUPPORTED_PROTOCOLS and writes_errors:
             raise UnsupportedProtocolError(
                 f"Cannot write {protocol!r} error responses for {service_model.service_name}: "
                 f"use a plan without throttle/server-error rates for this client."
@@ -341,7 +434,12 @@ class FaultInjector:
         )
 
         def before_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
-            return self._on_attempt(binding, event_name.rsplit(".", 1)[-1], request)
+            if getattr(self._local, "delivering", False):
+                return None  # a lost response being delivered: let moto or HTTP answer it
+            return self._on_attempt(
+                binding, event_name.rsplit(".", 1)[-1], request,
+                deliver=lambda: self._deliver(client, event_name, request),
+            )
 
         client.meta.events.register_first("before-send", before_send, unique_id=self._id)
         return client
@@ -381,7 +479,9 @@ class FaultInjector:
         with self._lock:
             return Counter(self._injected)
 
-    def _on_attempt(self, binding: _Binding, operation: str, request: Any) -> AWSResponse | None:
+    def _on_attempt(
+        self, binding: _Binding, operation: str, request: Any, *, deliver: Callable[[], None]
+    ) -> AWSResponse | None:
         in_scope = self.plan.applies_to(binding.service, operation)
         with self._lock:
             seconds = 0.0
@@ -390,6 +490,8 @@ class FaultInjector:
             fault = self._draw_fault(binding, in_scope)
             if fault == "timeout":
                 seconds = binding.read_timeout
+            elif fault == "lost_response":
+                seconds += binding.read_timeout
             elif fault == "partition":
                 seconds = binding.connect_timeout
             self._modelled_seconds += seconds
@@ -406,6 +508,9 @@ class FaultInjector:
             time.sleep(seconds)
         if fault is None:
             return None  # moto, or the real HTTP stack, answers
+        if fault == "lost_response":
+            deliver()  # the attempt reaches moto or AWS and commits; its response is dropped
+            raise ReadTimeoutError(endpoint_url=request.url)
         url = request.url
         request.url = _NOWHERE_URL  # so that moto's own before-send handler ignores it
         if fault == "timeout":
@@ -423,17 +528,20 @@ class FaultInjector:
             return None
         if binding.region in self.plan.partitioned_regions:
             return "partition"
-        plan = self.plan
-        if not (plan.throttle_rate or plan.server_error_rate or plan.timeout_rate):
+        rates = self.plan.rates_for(binding.service)
+        if not rates.injects:
             return None
-        draw = self._rng.random()
-        if draw < plan.throttle_rate:
-            return "throttle"
-        if draw < plan.throttle_rate + plan.server_error_rate:
-            return "server_error"
-        if draw < plan.throttle_rate + plan.server_error_rate + plan.timeout_rate:
-            return "timeout"
-        return None
+        return rates.pick(self._rng.random())
+
+    def _deliver(self, client: Any, event_name: str, request: Any) -> None:
+        """Send an attempt whose response will be lost: to moto, else over the client's HTTP."""
+        self._local.delivering = True
+        try:
+            answers = client.meta.events.emit(event_name, request=request)
+        finally:
+            self._local.delivering = False
+        if first_non_none_response(answers) is None:  # no stub answered: the real HTTP stack
+            client._endpoint.http_session.send(request)
 
 
 def _throttle_error(service: str, operation: str, protocol: str) -> tuple[str, int]:
