@@ -45,7 +45,7 @@ def _positive(text: str) -> int:
 
 def register_generate(subparsers: argparse._SubParsersAction) -> None:
     """``generate``: seeded pacs.008 messages plus a manifest of expected outcomes."""
-    from fasterpay.iso20022.generator import AMOUNT_BANDS, DEFAULT_AMOUNT_MIX, INVALID_CASES
+    from simulations.generator import AMOUNT_BANDS, DEFAULT_AMOUNT_MIX, INVALID_CASES
     from fasterpay.iso20022.schemes import SCHEMES
     from fasterpay.iso20022.xmlsafe import DEFAULT_MAX_MESSAGE_BYTES
 
@@ -78,7 +78,7 @@ def register_generate(subparsers: argparse._SubParsersAction) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Generate the batch the arguments describe into ``args.out``."""
-    from fasterpay.iso20022.generator import GeneratorSettings, InvalidMixError, parse_mix, write_batch
+    from simulations.generator import GeneratorSettings, InvalidMixError, parse_mix, write_batch
 
     out: Path = args.out
     if out.exists() and not out.is_dir():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import doctest
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 
+import simulations.generator
 from fasterpay.iso20022 import SCHEMES, Pacs008Validator, ReasonCode, TransactionStatus, parse_pacs008
-from fasterpay.iso20022.generator import (
+from simulations.generator import (
     DUPLICATE_CASES,
     INVALID_CASES,
     GeneratorSettings,
@@ -114,3 +116,8 @@ def test_manifest_entries_are_plain_data(batch) -> None:
     entry = batch[0].manifest_entry()
     assert entry["file"] == "000001.xml" and entry["expected_status"] == "ACTC" and entry["expected_reason"] is None
     assert isinstance(entry["amount"], str) and Decimal(entry["amount"]) == batch[0].amount
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(simulations.generator, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

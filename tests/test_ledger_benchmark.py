@@ -8,14 +8,14 @@ import pytest
 
 from fasterpay.aws import AwsEnvironment
 from fasterpay.ledger import Ledger, Transfer, create_ledger_tables
-from fasterpay.ledger.benchmark import (
+from fasterpay.metrics import percentile
+from simulations.ledger_bench import (
     KeyWriteCounter,
     benchmark_duplicates,
     benchmark_hot_account,
     moto_transaction_ms_by_table_size,
-    percentile,
 )
-from fasterpay.ledger.powertools_compare import compare_crash_after_effect, compare_units, powertools_version
+from simulations.powertools_compare import compare_crash_after_effect, compare_units, powertools_version
 
 
 def test_duplicates_never_double_post_and_retries_cost_one_write_unit(env: AwsEnvironment) -> None:

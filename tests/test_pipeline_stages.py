@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from fasterpay.iso20022 import build_pacs008, parse_pacs002, parse_pacs008
-from fasterpay.iso20022.generator import INVALID_CASES, GeneratedMessage, GeneratorSettings, generate_messages
 from fasterpay.pipeline import SimulatedSchemeGateway, default_routing_rules, dead_letters, load_sanctions_list, redrive, submission_body
 from fasterpay.pipeline.benchmark import PipelineHarness, build_harness, submission_id
 from fasterpay.pipeline.stack import deploy_pipeline
+from simulations.generator import INVALID_CASES, GeneratedMessage, GeneratorSettings, generate_messages
 
 
 @pytest.fixture

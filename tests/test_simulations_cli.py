@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fasterpay.iso20022 import Pacs008Validator, TransactionStatus
-from fasterpay.iso20022.generator import DUPLICATE_CASES, INVALID_CASES
+from simulations.generator import DUPLICATE_CASES, INVALID_CASES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ def main() -> dict[str, Any]:
 
     with open_environment() as env:
         # --8<-- [start:setup]
-        from fasterpay.iso20022.generator import GeneratorSettings, generate_messages
+        from simulations.generator import GeneratorSettings, generate_messages
         from fasterpay.pipeline.benchmark import build_harness
 
         harness = build_harness(env, seed=7)  # (1)!

@@ -1,8 +1,9 @@
 """Tamper-evident audit trails: an RFC 6962 Merkle log, KMS-signed checkpoints, S3 Object Lock.
 
 Copy the whole ``audit/`` folder; it needs boto3 and ``cryptography`` only. ``vault_adapter.py`` also
-needs :mod:`fasterpay.vault` (leave it out if you do not use the vault), ``stack.py`` needs
-:mod:`fasterpay.aws`, and ``benchmark.py`` the shared metering helpers.
+needs :mod:`fasterpay.vault` (leave it out if you do not use the vault) and ``stack.py`` needs
+:mod:`fasterpay.aws`. The benches and the export attacker the notebook uses are not part of the pattern:
+they live in ``simulations/audit_bench.py`` and ``simulations/audit_tamper.py``.
 """
 
 from .checkpoints import (

@@ -9,10 +9,10 @@
   reason code (:class:`ReasonCode`); :meth:`ValidationReport.to_pacs002` turns the outcome into the answer.
 * :data:`UK_FPS` and :data:`SEPA_INST` are scheme rules as data (:class:`SchemeRules`).
 * :class:`DuplicateDetector` is the seam for MsgId / EndToEndId duplicate checks.
-* :mod:`.generator` makes seeded pacs.008 test messages, valid and invalid, with expected outcomes.
 
 Copy the whole ``iso20022/`` folder; it needs ``pyiso20022``, ``xsdata``, ``defusedxml``, ``schwifty``
-and ``iso4217``, and nothing from the rest of :mod:`fasterpay`.
+and ``iso4217``, and nothing from the rest of :mod:`fasterpay`. The seeded test-message generator is not
+part of it: it lives in ``simulations/generator.py`` (``python -m simulations generate``).
 """
 
 from .codes import REASON_DESCRIPTIONS, GroupStatus, ReasonCode, TransactionStatus

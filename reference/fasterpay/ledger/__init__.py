@@ -1,8 +1,9 @@
 """A double-entry ledger on DynamoDB with exactly-once effects: one transaction per transfer (debit,
 credit, transfer record, outbox event), an outbox relay to SQS FIFO and a deduplicating consumer.
 
-Copy ``ledger/`` with ``idempotency/``; they need boto3 only (``stack.py`` also uses :mod:`fasterpay.aws`,
-``benchmark.py`` the guide's metering and fault modules).
+Copy ``ledger/`` with ``idempotency/``; they need boto3 only (``stack.py`` also uses :mod:`fasterpay.aws`).
+The benches and the Powertools comparison are not part of the pattern: they live in
+``simulations/ledger_bench.py`` and ``simulations/powertools_compare.py``.
 """
 
 from .consumer import ConsumerReport, DeduplicatingConsumer, read_projection, statement_projection

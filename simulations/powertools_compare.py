@@ -22,11 +22,10 @@ from fasterpay.idempotency.store import (
     ManualClock,
     create_idempotency_table,
 )
+from fasterpay.ledger.core import Ledger, create_ledger_tables
+from fasterpay.ledger.model import CrashPlan, SimulatedCrash, Transfer
+from fasterpay.ledger.service import TransferService
 from fasterpay.metering import ApiCallMeter
-
-from .core import Ledger, create_ledger_tables
-from .model import CrashPlan, SimulatedCrash, Transfer
-from .service import TransferService
 
 __all__ = ["FakeLambdaContext", "UnitsRow", "compare_crash_after_effect", "compare_units", "powertools_version"]
 

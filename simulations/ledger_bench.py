@@ -1,4 +1,4 @@
-"""Benchmarks of the ledger for the notebook: duplicate rates, hot accounts, moto's table-size artefact.
+"""Benchmarks of :mod:`fasterpay.ledger` for the notebook: duplicate rates, hot accounts, moto's table-size artefact.
 
 Everything that carries over to AWS is **counted** (API calls and write units, per payment and per
 partition key) or **computed** from counts (cost from the dated price table, the hot-key ceiling from a
@@ -25,14 +25,13 @@ from typing import Any
 
 from fasterpay.faults import DEFAULT_LATENCY_MODEL, FaultInjector, LatencyModel
 from fasterpay.idempotency.store import DynamoDbIdempotencyStore
+from fasterpay.ledger.consumer import DeduplicatingConsumer, statement_projection
+from fasterpay.ledger.core import Ledger, LedgerTables, create_ledger_tables
+from fasterpay.ledger.model import Transfer
+from fasterpay.ledger.outbox import OutboxRelay
+from fasterpay.ledger.service import TransferService
 from fasterpay.metering import ApiCallMeter, MeterSnapshot
 from fasterpay.pricing import cost_of, per_10k
-
-from .consumer import DeduplicatingConsumer, statement_projection
-from .core import Ledger, LedgerTables, create_ledger_tables
-from .model import Transfer
-from .outbox import OutboxRelay
-from .service import TransferService
 
 __all__ = [
     "PARTITION_KEY_WRITE_UNITS_PER_SECOND",
@@ -43,21 +42,12 @@ __all__ = [
     "benchmark_hot_account",
     "moto_transaction_ms_by_table_size",
     "naive_post",
-    "percentile",
 ]
 
 #: The modelled write budget of one DynamoDB partition key: about 1,000 write units per second
 #: (AWS documents this per-partition limit; moto has no such limit, so it cannot be observed here).
 PARTITION_KEY_WRITE_UNITS_PER_SECOND = 1_000
 _WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1}
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100), nearest rank."""
-    if not values:
-        raise ValueError("no values")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 class KeyWriteCounter:

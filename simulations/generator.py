@@ -2,7 +2,7 @@
 outcome a correct validator must report.
 
 Messages carry one transaction each (as instant payments do) and are meant to be validated in sequence
-by one :class:`~.validation.Pacs008Validator`, since duplicates refer to earlier messages. The same
+by one :class:`~fasterpay.iso20022.validation.Pacs008Validator`, since duplicates refer to earlier messages. The same
 settings and seed always give the same bytes.
 
 Examples:
@@ -28,12 +28,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .codes import ReasonCode, TransactionStatus
-from .messages import PACS008_NAMESPACE, build_pacs008
-from .model import Account, Agent, CreditTransfer, GroupHeader, Pacs008, Party
-from .schemes import SCHEMES, SchemeRules
-from .validation import currency_exponent
-from .xmlsafe import DEFAULT_MAX_MESSAGE_BYTES
+from fasterpay.iso20022.codes import ReasonCode, TransactionStatus
+from fasterpay.iso20022.messages import PACS008_NAMESPACE, build_pacs008
+from fasterpay.iso20022.model import Account, Agent, CreditTransfer, GroupHeader, Pacs008, Party
+from fasterpay.iso20022.schemes import SCHEMES, SchemeRules
+from fasterpay.iso20022.validation import currency_exponent
+from fasterpay.iso20022.xmlsafe import DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = [
     "AMOUNT_BANDS",
@@ -470,7 +470,7 @@ def write_batch(settings: GeneratorSettings, out_dir: str | Path) -> dict[str, A
         (directory / message.filename).write_bytes(message.xml)
     counts = Counter(m.case for m in messages)
     manifest = {
-        "generator": "fasterpay.iso20022.generator",
+        "generator": "simulations.generator",
         "message_type": "pacs.008.001.08",
         "settings": settings.to_dict(),
         "validation": {

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .entries import GENESIS_PREV
-from .merkle import leaf_hash
-from .store import CHECKPOINTS_DIR, SEGMENTS_DIR, write_export
-from .verify import VerificationReport, verify_export
+from fasterpay.audit.entries import GENESIS_PREV
+from fasterpay.audit.merkle import leaf_hash
+from fasterpay.audit.store import CHECKPOINTS_DIR, SEGMENTS_DIR, write_export
+from fasterpay.audit.verify import VerificationReport, verify_export
 
 __all__ = ["SINGLE_ENTRY_TAMPERINGS", "DetectionMatrix", "change_entry", "delete_entry", "detection_matrix",
            "forge_checkpoint", "insert_entry", "swap_entries", "truncate_log"]

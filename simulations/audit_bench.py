@@ -1,4 +1,4 @@
-"""Benchmarks of the audit trail, so the notebook stays thin.
+"""Benchmarks of the audit trail (:mod:`fasterpay.audit`), so the notebook stays thin.
 
 * :func:`benchmark_trail`: append throughput through an :class:`AuditTrail` writing to S3 and signing
   with KMS (wall time on the current backend, "measured on moto" in this guide), with the S3 writes
@@ -20,15 +20,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from fasterpay.audit.checkpoints import KmsCheckpointSigner
+from fasterpay.audit.entries import AuditEntry
+from fasterpay.audit.log import AuditTrail
+from fasterpay.audit.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from fasterpay.audit.store import S3AuditStore
 from fasterpay.faults import DEFAULT_LATENCY_MODEL, FaultInjector, LatencyModel
 from fasterpay.metering import ApiCallMeter, MeterSnapshot
+from fasterpay.metrics import percentile
 from fasterpay.pricing import cost_of, per_10k
-
-from .checkpoints import KmsCheckpointSigner
-from .entries import AuditEntry
-from .log import AuditTrail
-from .merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
-from .store import S3AuditStore
 
 __all__ = ["ProofScalingRow", "TrailStats", "benchmark_trail", "proof_scaling", "synthetic_entries",
            "tree_append_rate"]
@@ -84,7 +84,8 @@ class TrailStats:
         return per_10k(cost_of(self.calls).total, self.entries)
 
     def modelled_percentile(self, q: float) -> float:
-        return statistics.quantiles(self.modelled_ms, n=100, method="inclusive")[min(max(int(q), 1), 99) - 1]
+        """The ``q``-th percentile of the modelled wait per append, by :func:`fasterpay.metrics.percentile`."""
+        return percentile(self.modelled_ms, q)
 
 
 def benchmark_trail(
