@@ -6,9 +6,9 @@ is one more function in :data:`SUBCOMMANDS`.
 Examples:
     python -m simulations generate --count 1000 --seed 7 --mix uk_fps=0.6,sepa_inst=0.4 \\
         --invalid-rate 0.05 --duplicate-rate 0.02 --out build/payloads
-    python -m simulations bench --payments 400 --seed 7
+    python -m simulations bench --payments 1000 --json
     python -m simulations replay --payments 100
-    python -m simulations chaos --payments 100 --seed 3
+    python -m simulations chaos --payments 1000 --seed 3 --duplicate-rate 0.1 --throttle-rate 0.05 --json
 """
 
 from __future__ import annotations
@@ -121,72 +121,70 @@ class _Progress:
 
 def _pipeline_arguments(parser: argparse.ArgumentParser, default_payments: int) -> None:
     parser.add_argument("--payments", type=_positive, default=default_payments, help="messages to submit")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (traffic, faults, modelled latency)")
-    parser.add_argument("--cycle-size", type=_positive, default=50,
-                        help="payments per settlement cycle (each cycle gets fresh ledger tables on moto)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (traffic, faults, crashes, modelled latency)")
+    parser.add_argument("--set-size", type=_positive, default=200,
+                        help="payments per table set (each set gets fresh tables on moto, then is reconciled and dropped)")
+    parser.add_argument("--cycle-size", type=_positive, default=25, help="payments submitted per settlement cycle")
+    parser.add_argument("--duplicate-rate", type=_rate, default=0.02, help="share of duplicate submissions")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line of output")
     parser.add_argument("--quiet", action="store_true", help="no progress counter on stderr")
 
 
+def _summary_json(summary: object, extra: dict[str, object] | None = None) -> str:
+    from simulations.report import summary_json
+
+    return summary_json(summary, extra)
+
+
 def register_bench(subparsers: argparse._SubParsersAction) -> None:
-    """``bench``: drive the pipeline on moto, measure against the floor, write the metrics file."""
+    """``bench``: drive the pipeline on moto without faults, against the honest floor."""
     parser = subparsers.add_parser(
-        "bench", help="drive the payment pipeline and report TPS, latency, errors, reconciliation and cost",
+        "bench", help="drive the payment pipeline; report calls, cost, latency and the floor ratios",
         description=(
             "Deploy the vault and pipeline stacks to moto, submit seeded pacs.008 traffic and let the local runner "
-            "drive the stage handlers. Reports sustained and peak TPS (measured on moto), latency p50/p95/p99 "
-            "(measured on moto, and modelled with the stated latency model), error rate, reconciliation "
-            "mismatches per 10k, API calls per payment and cost per 10k, beside a floor: the same AWS calls "
-            "made directly with boto3. Writes payment-pipeline.json to the metrics directory "
-            "(FASTERPAY_METRICS_DIR)."),
+            "drive the two handlers. Reports AWS API calls and cost per payment (by component, dated prices), the "
+            "modelled latency of every hop, and the ratios to the honest floor (the fewest calls the guarantees "
+            "need, made with plain boto3 in the same run). Writes payment-pipeline.json to FASTERPAY_METRICS_DIR "
+            "unless --no-metrics."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _pipeline_arguments(parser, 200)
-    parser.add_argument("--batch-size", type=int, choices=range(1, 11), default=10, metavar="1-10",
-                        help="SQS batch size (receive and send)")
+    _pipeline_arguments(parser, 1000)
     parser.add_argument("--no-metrics", action="store_true", help="print only; do not write the metrics file")
     parser.set_defaults(handler=run_bench_command, parser=parser)
 
 
-def _print_result(title: str, result: object) -> None:
-    r = result
-    print(f"{title}: {r.messages} messages, {r.valid} valid; statuses {r.statuses}")  # type: ignore[attr-defined]
-    print(f"  throughput (measured on moto): sustained {r.tps_sustained:.1f}/s, peak {r.tps_peak:.1f}/s")  # type: ignore[attr-defined]
-    print("  latency p50/p95/p99 ms: measured on moto "
-          + "/".join(f"{v:.0f}" for v in r.measured_ms.values())  # type: ignore[attr-defined]
-          + ", modelled " + "/".join(f"{v:.0f}" for v in r.modelled_ms.values()))  # type: ignore[attr-defined]
-    print(f"  error rate {100 * r.error_rate:.2f}% of valid payments; reasons {r.reasons}")  # type: ignore[attr-defined]
-    print(f"  reconciliation: {len(r.reconciliation.mismatches)} mismatches "  # type: ignore[attr-defined]
-          f"({r.reconciliation.mismatches_per_10k:.1f} per 10k), balances {r.reconciliation.currency_totals}")  # type: ignore[attr-defined]
-    print(f"  API calls per payment {r.api_calls_per_payment:.1f}; cost per 10k USD {r.cost_per_10k:.4f}")  # type: ignore[attr-defined]
-
-
 def run_bench_command(args: argparse.Namespace) -> int:
-    """Run the bench and the floor in one moto environment; write the metrics file."""
+    """Run the bench and the floor in one moto environment."""
     from fasterpay.aws import open_environment
-    from fasterpay.metrics import write_metrics
-    from fasterpay.pipeline.benchmark import figures, run_bench, run_floor
+    from simulations.pipeline_bench import RunSettings, run_floor, run_pipeline
+    from simulations.report import bench_figures, bench_report
 
+    settings = RunSettings(payments=args.payments, seed=args.seed, set_size=args.set_size, cycle_size=args.cycle_size,
+                           duplicate_rate=args.duplicate_rate)
     with open_environment() as env:
-        result = run_bench(env, payments=args.payments, seed=args.seed, cycle_size=args.cycle_size,
-                           batch_size=args.batch_size, progress=_Progress("bench", args.quiet))
-        floor = run_floor(env, result.calls_by_operation)
+        summary = run_pipeline(env, settings, progress=_Progress("bench", args.quiet or args.json))
+        floor = run_floor(env, payments=args.payments, set_size=args.set_size)
         backend = env.backend.value
-    _print_result("bench", result)
-    print(f"  floor (same {floor.calls} calls, plain boto3): {result.messages / floor.wall_seconds:.1f}/s; "
-          f"pipeline/floor wall time {result.wall_seconds / floor.wall_seconds:.2f}x")
+    report = bench_report(summary, floor)
+    for line in report["lines"]:
+        print(line)
     if not args.no_metrics:
-        path = write_metrics("payment-pipeline", figures(result, floor), seed=args.seed, backend=backend)
+        from fasterpay.metrics import write_metrics
+
+        path = write_metrics("payment-pipeline", bench_figures(summary, floor), seed=args.seed, backend=backend)
         print(f"metrics: {path}")
-    return 0 if not result.reconciliation.mismatches else 1
+    if args.json:
+        print(_summary_json(summary, report["json"]))
+    return 0 if summary.ok else 1
 
 
 def register_replay(subparsers: argparse._SubParsersAction) -> None:
-    """``replay``: rebuild settlement positions from the event history and reconcile."""
+    """``replay``: rebuild settlement positions from the booked entries and reconcile."""
     parser = subparsers.add_parser(
-        "replay", help="settlement replay from the event history, with a reconciliation report",
+        "replay", help="settlement replay from the booked history, with a reconciliation report",
         description=(
             "Run the pipeline on moto to build a history (moto keeps no state between runs), then replay each "
-            "settlement cycle from its booked events: positions must equal the stored settlement report and "
-            "the ledger's settlement transfers. Prints a reconciliation report; exits 1 on any mismatch."),
+            "settlement cycle from its booked entries: positions must equal the stored report, the ledger's "
+            "settlement transfers and the payment records. Exits 1 on any mismatch."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _pipeline_arguments(parser, 100)
     parser.set_defaults(handler=run_replay_command, parser=parser)
@@ -195,49 +193,81 @@ def register_replay(subparsers: argparse._SubParsersAction) -> None:
 def run_replay_command(args: argparse.Namespace) -> int:
     """Build a history, replay every cycle, reconcile."""
     from fasterpay.aws import open_environment
-    from fasterpay.pipeline.benchmark import run_bench
+    from simulations.pipeline_bench import RunSettings, run_pipeline
 
+    settings = RunSettings(payments=args.payments, seed=args.seed, set_size=args.set_size, cycle_size=args.cycle_size,
+                           duplicate_rate=args.duplicate_rate)
     with open_environment() as env:
-        result = run_bench(env, payments=args.payments, seed=args.seed, cycle_size=args.cycle_size,
-                           progress=_Progress("history", args.quiet))
-    print(f"replay: {len(result.reconciliation.statuses)} statuses, settlement replay "
-          f"{'matches' if result.replay_matches else 'DIFFERS'} the reports and the ledger")
-    recon = result.reconciliation
-    print(f"reconciliation: {recon.payments} payments, statuses {recon.statuses}, {len(recon.mismatches)} "
-          f"mismatches ({recon.mismatches_per_10k:.1f} per 10k); balances per currency {recon.currency_totals}")
-    for line in recon.mismatches[:20]:
+        summary = run_pipeline(env, settings, progress=_Progress("history", args.quiet or args.json))
+    print(f"replay: {summary.cycles} cycles replayed from their entries; {summary.reconciliation_mismatches} "
+          f"mismatches; statuses {summary.statuses}; ledgers sum {summary.ledger_sum_by_currency}")
+    for line in summary.mismatch_examples:
         print("  -", line)
-    return 0 if result.replay_matches and not recon.mismatches else 1
+    if args.json:
+        print(_summary_json(summary))
+    return 0 if summary.ok else 1
 
 
 def register_chaos(subparsers: argparse._SubParsersAction) -> None:
-    """``chaos``: the bench with latency injection, throttling, timeouts and stage crashes."""
+    """``chaos``: the pipeline under throttles, 5xx, timeouts, lost responses, KMS faults and crashes."""
+    from fasterpay.pipeline.stages import STEP_NAMES  # noqa: F401 - the list is printed by --list-crash-points
+
     parser = subparsers.add_parser(
-        "chaos", help="the bench under throttling, timeouts, latency injection and stage crashes",
+        "chaos", help="the pipeline under injected faults and crashes at every named crash point",
         description=(
-            "The same bench with 3%% throttling and 1%% timeouts on DynamoDB and SQS, a slower latency model, "
-            "5%% simulated scheme timeouts, a stage crashing every few records and poison messages. The run must "
-            "end with nothing lost or doubled (exit 1 otherwise); poison stays in its dead-letter queue with its "
-            "reason, legitimate dead letters are redriven."),
+            "The pipeline with faults injected per HTTP attempt (throttles, 5xx, timeouts before the request, "
+            "lost responses after it committed, KMS faults) and crashes at each named crash point (the handlers' "
+            "steps, the settlement job's, the ledger's outbox relay and consumer, the sender's answer reader). "
+            "Exits 1 if anything is lost, doubled or left non-final, or if a ledger does not sum to zero."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _pipeline_arguments(parser, 100)
+    _pipeline_arguments(parser, 1000)
+    parser.add_argument("--throttle-rate", type=_rate, default=0.05, help="throttles per DynamoDB/SQS attempt")
+    parser.add_argument("--server-error-rate", type=_rate, default=0.01, help="5xx per DynamoDB/SQS attempt")
+    parser.add_argument("--timeout-rate", type=_rate, default=0.01, help="timeouts before the request is sent")
+    parser.add_argument("--lost-response-rate", type=_rate, default=0.01,
+                        help="the call succeeded but the client sees a timeout")
+    parser.add_argument("--kms-fault-rate", type=_rate, default=0.01, help="KMS throttles and 5xx per attempt")
+    parser.add_argument("--crash-rate", type=_rate, default=0.02, help="probability of a crash at each visit of a crash point")
+    parser.add_argument("--min-crashes-per-point", type=int, default=5,
+                        help="also crash each point until it has crashed this often (every point exercised)")
+    parser.add_argument("--gateway-timeout-rate", type=_rate, default=0.02, help="simulated scheme timeouts")
+    parser.add_argument("--poison", type=int, default=1, help="poison messages to send (they stay in the DLQs)")
+    parser.add_argument("--list-crash-points", action="store_true", help="print the crash points and exit")
     parser.set_defaults(handler=run_chaos_command, parser=parser)
 
 
 def run_chaos_command(args: argparse.Namespace) -> int:
-    """Run the chaos bench and check that nothing was lost or doubled."""
-    from fasterpay.aws import open_environment
-    from fasterpay.pipeline.benchmark import run_chaos
+    """Run the chaos bench and check that nothing was lost, doubled or left non-final."""
+    from simulations.pipeline_bench import CRASH_POINTS, RunSettings, run_pipeline
 
+    if args.list_crash_points:
+        for point in CRASH_POINTS:
+            print(point)
+        return 0
+    if args.throttle_rate + args.server_error_rate + args.timeout_rate + args.lost_response_rate > 1:
+        args.parser.error("the fault rates add up to more than 1")
+    from fasterpay.aws import open_environment
+
+    settings = RunSettings(
+        payments=args.payments, seed=args.seed, set_size=args.set_size, cycle_size=args.cycle_size,
+        duplicate_rate=args.duplicate_rate, throttle_rate=args.throttle_rate, server_error_rate=args.server_error_rate,
+        timeout_rate=args.timeout_rate, lost_response_rate=args.lost_response_rate, kms_fault_rate=args.kms_fault_rate,
+        crash_rate=args.crash_rate, min_crashes_per_point=args.min_crashes_per_point,
+        gateway_timeout_rate=args.gateway_timeout_rate, poison_messages=args.poison)
     with open_environment() as env:
-        result = run_chaos(env, payments=args.payments, seed=args.seed, progress=_Progress("chaos", args.quiet))
-    _print_result("chaos", result)
-    print(f"  faults injected {result.injected}, stage crashes {result.crashes}, dead letters redriven "
-          f"{result.redriven}")
-    for letter in result.dead_letters:
-        print(f"  DLQ {letter.stage}: {letter.body[:30]!r}: {letter.reason}")
-    print(f"  lost or doubled: {result.lost_or_doubled}")
-    return 0 if result.lost_or_doubled == 0 and not result.reconciliation.mismatches else 1
+        summary = run_pipeline(env, settings, progress=_Progress("chaos", args.quiet or args.json))
+    print(f"chaos: {summary.payments} payments in {summary.seconds:.0f} s; lost {summary.lost}, doubled "
+          f"{summary.doubled}, non-final {summary.non_final}, mismatches {summary.reconciliation_mismatches}; "
+          f"ledgers sum {summary.ledger_sum_by_currency}")
+    print(f"  faults injected {summary.injected}; crashes {sum(summary.crash_points_hit.values())} at "
+          f"{len(summary.crash_points_hit)} points; dead letters redriven {summary.redriven}")
+    for letter in summary.dead_letters:
+        print(f"  DLQ {letter['queue']}: {letter['body'][:30]!r}: {letter['reason']}")
+    for line in summary.mismatch_examples:
+        print("  -", line)
+    if args.json:
+        print(_summary_json(summary))
+    return 0 if summary.ok else 1
 
 
 #: Subcommands in the order ``--help`` lists them.

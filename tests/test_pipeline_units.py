@@ -8,20 +8,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fasterpay.iso20022.schemes import SCHEMES
 from fasterpay.ledger import SimulatedCrash
+from fasterpay.metrics import percentile
 from fasterpay.pipeline import (
+    Entry,
     Payment,
     PoisonMessageError,
     RoutingRules,
-    SimulatedSchemeGateway,
-    VirtualClock,
     default_routing_rules,
     net_positions,
     screening_form,
     sqs_event,
     to_minor_units,
 )
-from fasterpay.pipeline.benchmark import CrashEvery, percentile
+from simulations.pipeline_bench import CrashInjector
+from simulations.scheme import SimulatedSchemeGateway, VirtualClock, scheme_latency
 
 
 def _payment(**changes: object) -> Payment:
@@ -49,11 +51,11 @@ def test_routing_rules_as_data(agent: str, currency: str, amount: str, rail: str
     assert (route.rail, route.reason) == (rail, reason)
 
 
-def test_routing_rules_refuse_float_limits_and_unknown_rails() -> None:
-    with pytest.raises(ValueError, match="never a float"):
-        RoutingRules.from_mapping({"rails": {"x": {"max_amount": 1.5}}, "rules": []})
+def test_routing_rules_refuse_unknown_rails_and_rails_outside_the_registry() -> None:
     with pytest.raises(ValueError, match="unknown rail"):
-        RoutingRules.from_mapping({"rails": {}, "rules": [{"rail": "nope"}]})
+        RoutingRules.from_mapping({"rules": [{"rail": "nope"}]})
+    with pytest.raises(ValueError, match="scheme registry"):
+        RoutingRules.from_mapping({"rails": {"x": {"max_amount": "1.5"}}, "rules": []})
 
 
 def test_screening_form_normalises_case_spacing_and_punctuation() -> None:
@@ -63,11 +65,24 @@ def test_screening_form_normalises_case_spacing_and_punctuation() -> None:
 
 def test_gateway_answers_are_deterministic_per_uetr_and_time_out_past_the_limit() -> None:
     gateway = SimulatedSchemeGateway(seed=3)
-    first = [gateway.submit_uetr(f"u-{n}", "uk_fps", time_limit=15) for n in range(50)]
-    again = [gateway.submit_uetr(f"u-{n}", "uk_fps", time_limit=15) for n in range(50)]
+    first = [gateway.answer(f"u-{n}", "uk_fps", time_limit=15) for n in range(50)]
+    again = [gateway.answer(f"u-{n}", "uk_fps", time_limit=15) for n in range(50)]
     assert first == again
-    assert all(not a.accepted for a in (gateway.submit_uetr(f"u-{n}", "uk_fps", time_limit=0.0001) for n in range(5)))
-    assert SimulatedSchemeGateway(seed=3, timeout_rate=1.0).submit_uetr("u", "sepa_inst", time_limit=10).reason == "timeout"
+    assert all(not a.accepted for a in (gateway.answer(f"u-{n}", "uk_fps", time_limit=0.0001) for n in range(5)))
+    assert SimulatedSchemeGateway(seed=3, timeout_rate=1.0).answer("u", "sepa_inst", time_limit=10).reason == "timeout"
+
+
+def test_one_scheme_registry_feeds_routing_time_limits_and_the_gateway() -> None:
+    rules = default_routing_rules()
+    for scheme in SCHEMES.values():
+        assert scheme.clearing is not None
+        rail = rules.rails[scheme.clearing.rail]
+        assert rail.time_limit_seconds == scheme.clearing.time_limit_seconds
+        assert rail.currencies == scheme.currencies and rail.max_amount == scheme.max_amount
+        assert scheme_latency()[scheme.clearing.rail].p50_ms == scheme.clearing.answer_ms[0]
+    assert (rules.rails["uk_fps"].time_limit_seconds, rules.rails["sepa_inst"].time_limit_seconds) == (15, 10)
+    with pytest.raises(ValueError, match="scheme registry"):
+        RoutingRules.from_mapping({"rails": {}, "rules": []})
 
 
 def test_virtual_clock_never_goes_backwards() -> None:
@@ -90,7 +105,7 @@ def test_money_is_integer_minor_units_never_float() -> None:
 
 
 def test_payment_json_round_trips_and_garbage_is_poison() -> None:
-    payment = _payment().routed("uk_fps")
+    payment = _payment(rail="uk_fps")
     assert Payment.from_json(payment.to_json()) == payment
     for body in ("not json", "{}", '{"uetr": 1}', "[]"):
         with pytest.raises(PoisonMessageError):
@@ -100,8 +115,7 @@ def test_payment_json_round_trips_and_garbage_is_poison() -> None:
 @given(st.lists(st.tuples(st.sampled_from(["uk_fps", "sepa_inst", "internal"]), st.integers(1, 10**9),
                           st.sampled_from(["BARCGB22", "NWBKGB2L", "GBDSC:123456"])), max_size=40))
 def test_net_positions_sum_to_zero_per_rail_and_currency(rows: list[tuple[str, int, str]]) -> None:
-    payments = [_payment(uetr=f"u{n}", amount_minor=amount, creditor_agent=agent).routed(rail)
-                for n, (rail, amount, agent) in enumerate(rows)]
+    payments = [Entry(f"u{n}", amount, "GBP", rail, agent) for n, (rail, amount, agent) in enumerate(rows)]
     totals: dict[tuple[str, str], int] = {}
     for position in net_positions(payments):
         totals[(position.rail, position.currency)] = totals.get((position.rail, position.currency), 0) + position.net_minor
@@ -118,10 +132,18 @@ def test_sqs_event_has_the_lambda_shape() -> None:
     assert record["attributes"]["ApproximateReceiveCount"] == "2" and len(record["md5OfBody"]) == 32
 
 
-def test_crash_every_nth_step_and_percentile() -> None:
-    crash = CrashEvery({"held": 3})
-    crash("held"), crash("held")
-    with pytest.raises(SimulatedCrash):
-        crash("held")
-    assert crash.crashes == 1
-    assert percentile([5.0, 1.0, 3.0], 99) == 5.0 and percentile([], 50) == 0.0
+def test_the_crash_injector_forces_each_point_to_its_minimum_and_counts_visits() -> None:
+    crash = CrashInjector(rate=0.0, minimum=2, seed=1, injector=None)
+    crashes = 0
+    for _ in range(12):
+        try:
+            crash.step("accept.recorded")
+        except SimulatedCrash as exc:
+            assert exc.step == "accept.recorded"
+            crashes += 1
+    assert (crashes, crash.crashes["accept.recorded"], crash.visits["accept.recorded"]) == (2, 2, 12)
+
+
+def test_one_percentile_definition() -> None:
+    assert percentile([5.0, 1.0, 3.0], 50) == 3.0 and percentile([], 50) == 0.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 99) == pytest.approx(3.97)

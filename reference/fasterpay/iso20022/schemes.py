@@ -22,7 +22,7 @@ Sources (checked late 2025):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,7 @@ from .model import PaymentType
 
 __all__ = [
     "ACCOUNT_KINDS",
+    "Clearing",
     "SCHEMES",
     "SEPA_INST",
     "UK_FPS",
@@ -69,6 +70,37 @@ class RequiredField:
 
 
 @dataclass(frozen=True)
+class Clearing:
+    """How a scheme clears and settles: its rail, as data (the registry's clearing half).
+
+    ``time_limit_seconds`` is the answer time the code enforces: UK FPS, 15 s for the central
+    infrastructure's answer to the sending bank; SEPA Instant, the 10 s maximum execution time of the
+    2025 SCT Inst rulebook (aligned with Regulation (EU) 2024/886), after which the originator treats the
+    payment as timed out and releases the hold. ``answer_ms`` is the simulated gateway's modelled answer
+    time (p50, p99): an assumption for the simulation, never a measurement of a real scheme.
+
+    Examples:
+        >>> UK_FPS.clearing.time_limit_seconds, UK_FPS.clearing.reaches("GBDSC:912345")
+        (15, False)
+    """
+
+    rail: str
+    time_limit_seconds: int
+    timeout_reason: ReasonCode
+    settlement: str = "deferred-net"
+    bic_prefixes: tuple[str, ...] = ()
+    sort_code_prefixes: tuple[str, ...] = ()
+    bic_countries: tuple[str, ...] = ()
+    answer_ms: tuple[float, float] = (900.0, 6_000.0)
+
+    def reaches(self, agent: str) -> bool:
+        """Whether a creditor agent (a BIC, or ``GBDSC:<sort code>``) is reachable on this rail."""
+        if agent.startswith("GBDSC:"):
+            return bool(self.sort_code_prefixes) and agent[6:].startswith(self.sort_code_prefixes)
+        return agent.startswith(self.bic_prefixes) or (len(agent) >= 6 and agent[4:6] in self.bic_countries)
+
+
+@dataclass(frozen=True)
 class SchemeRules:
     """The rules of one payment scheme, as data.
 
@@ -88,6 +120,9 @@ class SchemeRules:
     required: tuple[RequiredField, ...] = ()
     limit_reason: ReasonCode = ReasonCode.AM02
     description: str = ""
+    clearing: Clearing | None = None
+    #: What the payload generator draws for this scheme: its weight in the default mix and the account forms.
+    generator: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_amount is not None and not isinstance(self.max_amount, Decimal):
@@ -153,6 +188,11 @@ UK_FPS = SchemeRules(
         RequiredField("CdtrAgt/FinInstnId/BICFI | CdtrAgt/FinInstnId/ClrSysMmbId/MmbId", ReasonCode.RC01),
     ),
     description="UK Faster Payments: GBP, scheme limit GBP 1,000,000 per payment",
+    clearing=Clearing(
+        rail="uk_fps", time_limit_seconds=15, timeout_reason=ReasonCode.AB06, settlement="deferred-net",
+        bic_prefixes=("NWBK", "BARC", "LOYD", "HBUK"), sort_code_prefixes=("0", "1", "2", "3", "5", "6", "7", "8"),
+        answer_ms=(900.0, 6_000.0)),
+    generator={"weight": 0.6, "account_forms": {"uk_account": 0.5, "iban": 0.5}},
 )
 
 SEPA_INST = SchemeRules(
@@ -170,6 +210,10 @@ SEPA_INST = SchemeRules(
         RequiredField("AccptncDtTm", ReasonCode.CH21),
     ),
     description="SEPA Instant Credit Transfer: EUR, IBAN and BIC, no scheme-wide maximum (2025 rulebook)",
+    clearing=Clearing(
+        rail="sepa_inst", time_limit_seconds=10, timeout_reason=ReasonCode.AB05, settlement="deferred-net",
+        bic_countries=("DE", "NL", "IE", "AT", "FR", "BE", "ES", "IT"), answer_ms=(1_200.0, 7_000.0)),
+    generator={"weight": 0.4, "account_forms": {"iban": 1.0}},
 )
 
 #: The schemes known by name (the names the simulations CLI uses in ``--mix``).

@@ -1,17 +1,29 @@
-"""The payment pipeline: ISO 20022 ingest, authorisation, routing, clearing and settlement, as SQS-driven
-Lambda handlers with exactly-once effects, settlement cycles, replay and reconciliation.
+"""The payment pipeline: ISO 20022 ingest, authorisation, routing, clearing and settlement, as two
+SQS-driven Lambda handlers with exactly-once effects, settlement cycles, replay and reconciliation.
 
-Copy ``pipeline/`` with ``iso20022/``, ``vault/``, ``ledger/`` and ``idempotency/``; ``stack.py`` and
-``benchmark.py`` also use the guide's ``aws``, ``metering``, ``faults`` and ``pricing`` modules.
+Copy ``pipeline/`` with ``iso20022/``, ``vault/``, ``ledger/`` and ``idempotency/``; ``stack.py`` also uses
+the guide's :mod:`fasterpay.aws`. Benches, the simulated scheme and the chaos harness are in
+``simulations/``: nothing here depends on them.
 """
 
-from .gateway import GatewayAnswer, SimulatedSchemeGateway, VirtualClock
-from .model import CLEARING_TIME_LIMITS, Payment, PipelineError, PoisonMessageError, customer_account, to_minor_units
-from .reconcile import ReconciliationReport, balances_by_currency, reconcile
+from .bootstrap import Clients, ConfigurationError, PipelineConfig, bootstrap, cycle_clock, thread_pool
+from .gateway import SchemeAnswer, SchemeGateway
+from .model import (
+    Payment,
+    PipelineError,
+    PoisonMessageError,
+    SimulatedCrash,
+    customer_account,
+    inflight_account,
+    settled_account,
+    to_minor_units,
+)
+from .reconcile import ReconciliationReport, effective_status, reconcile
 from .routing import Rail, Route, RoutingRules, default_routing_rules
 from .runner import DeadLetter, LocalRunner, RunnerReport, dead_letters, redrive, sqs_event
 from .screening import FraudRules, SanctionsScreen, load_sanctions_list, screening_form
 from .settlement import (
+    Entry,
     Position,
     ReplayResult,
     SettlementBook,
@@ -19,27 +31,33 @@ from .settlement import (
     close_cycle,
     net_positions,
     replay_cycle,
+    settlement_transfer_id,
 )
 from .stages import (
-    STAGES,
+    HANDLERS,
+    LOGICAL_STEPS,
+    STEP_NAMES,
+    Answer,
+    FanOut,
+    NoTelemetry,
     PipelineContext,
-    authorise_handler,
+    Telemetry,
+    accept_handler,
     clear_handler,
-    ingest_handler,
     make_handlers,
-    route_handler,
-    settle_handler,
     submission_body,
 )
-from .store import DynamoDbDuplicateDetector, PaymentStatus, StatusConflictError, StatusStore
+from .store import FINAL_STATUSES, HoldOutcome, PaymentStore, StoredPayment, TransitionConflictError
 
 __all__ = [
-    "CLEARING_TIME_LIMITS", "STAGES", "DeadLetter", "DynamoDbDuplicateDetector", "FraudRules", "GatewayAnswer",
-    "LocalRunner", "Payment", "PaymentStatus", "PipelineContext", "PipelineError", "PoisonMessageError",
-    "Position", "Rail", "ReconciliationReport", "ReplayResult", "Route", "RoutingRules", "RunnerReport",
-    "SanctionsScreen", "SettlementBook", "SettlementReport", "SimulatedSchemeGateway", "StatusConflictError",
-    "StatusStore", "VirtualClock", "authorise_handler", "balances_by_currency", "clear_handler", "close_cycle",
-    "customer_account", "dead_letters", "default_routing_rules", "ingest_handler", "load_sanctions_list",
-    "make_handlers", "net_positions", "reconcile", "redrive", "replay_cycle", "route_handler", "screening_form",
-    "settle_handler", "sqs_event", "submission_body", "to_minor_units",
+    "FINAL_STATUSES", "HANDLERS", "LOGICAL_STEPS", "STEP_NAMES", "Answer", "Clients", "ConfigurationError",
+    "DeadLetter", "Entry", "FanOut", "FraudRules", "HoldOutcome", "LocalRunner", "NoTelemetry", "Payment", "PaymentStore",
+    "PipelineConfig", "PipelineContext", "PipelineError", "PoisonMessageError", "Position", "Rail",
+    "ReconciliationReport", "ReplayResult", "Route", "RoutingRules", "RunnerReport", "SanctionsScreen",
+    "SchemeAnswer", "SchemeGateway", "SettlementBook", "SettlementReport", "SimulatedCrash", "StoredPayment",
+    "Telemetry", "TransitionConflictError", "accept_handler", "bootstrap", "clear_handler", "close_cycle",
+    "customer_account", "cycle_clock", "dead_letters", "default_routing_rules", "effective_status",
+    "inflight_account", "load_sanctions_list", "make_handlers", "net_positions", "reconcile", "redrive",
+    "replay_cycle", "screening_form", "settled_account", "settlement_transfer_id", "sqs_event", "submission_body",
+    "thread_pool", "to_minor_units",
 ]

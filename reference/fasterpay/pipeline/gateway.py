@@ -1,102 +1,50 @@
-"""A SIMULATED scheme gateway: answers with modelled latency, timeouts and rejections. Nothing here talks
-to a real scheme; everything it produces is modelled and labelled so.
+"""The scheme port: how the clearing step talks to a payment scheme.
 
-The answer for a payment is a pure function of the seed and the payment's UETR, as a real scheme's answer
-to a resubmission of the same payment is: a redelivered clearing message gets the same answer.
+A real connector (an FPS gateway over MQ, a TIPS or RT1 connection) implements :class:`SchemeGateway`.
+The guide's simulated scheme lives in ``simulations/scheme.py``: the reference code never depends on it.
+
+A scheme must answer a resubmission of the same payment (same UETR) with its first answer; both UK FPS
+and SEPA Instant identify a payment by its ids and refuse to execute it twice. The pipeline relies on
+that only for the *answer*: its own status write decides once and for ever (see :mod:`.store`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-
-from fasterpay.faults import LatencyDistribution
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from .model import Payment
 
-__all__ = ["GatewayAnswer", "SimulatedSchemeGateway", "VirtualClock"]
-
-
-class VirtualClock:
-    """A clock that moves only when told to (never sleeps).
-
-    Examples:
-        >>> clock = VirtualClock(100.0)
-        >>> clock.advance(2.5); clock()
-        102.5
-    """
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward."""
-        if seconds < 0:
-            raise ValueError("a clock does not go backwards")
-        self.now += seconds
+__all__ = ["SchemeAnswer", "SchemeGateway"]
 
 
 @dataclass(frozen=True)
-class GatewayAnswer:
-    """The simulated scheme's answer: accepted, or rejected with a reason; ``seconds`` is modelled."""
+class SchemeAnswer:
+    """A scheme's answer to one payment.
+
+    ``accepted`` with ``seconds`` (how long the answer took, measured by the connector) within the
+    rail's time limit clears the payment; otherwise ``reason`` says why not (``"timeout"`` for no answer
+    in time, or the scheme's ISO reason code).
+
+    Examples:
+        >>> SchemeAnswer(True, 0.9).accepted
+        True
+    """
 
     accepted: bool
     seconds: float
     reason: str | None = None
 
 
-#: Modelled scheme answer times (p50, p99 in ms): assumptions, not measurements.
-DEFAULT_SCHEME_LATENCY: dict[str, LatencyDistribution] = {
-    "uk_fps": LatencyDistribution(900, 6_000),
-    "sepa_inst": LatencyDistribution(1_200, 7_000),
-    "internal": LatencyDistribution(1, 3),
-}
+@runtime_checkable
+class SchemeGateway(Protocol):
+    """Submit a batch of payments to their rails; answers come back in the same order.
 
-
-@dataclass
-class SimulatedSchemeGateway:
-    """Submit a payment to a simulated rail.
-
-    ``timeout_rate`` of payments get no answer in time (modelled as an answer after the time limit);
-    ``reject_rate`` are refused by the creditor agent (AC04, account closed).
-
-    Examples:
-        >>> gw = SimulatedSchemeGateway(seed=1, timeout_rate=1.0)
-        >>> gw.submit_uetr("u-1", "uk_fps", time_limit=15).accepted
-        False
+    The clearing step submits a batch at once and waits for every answer (or the rail's time limit),
+    so a batch costs the wait of its slowest payment, not the sum.
     """
 
-    seed: int
-    latency: Mapping[str, LatencyDistribution] = field(default_factory=lambda: dict(DEFAULT_SCHEME_LATENCY))
-    timeout_rate: float = 0.0
-    reject_rate: float = 0.0
-    submissions: int = 0
-    on_answer: Callable[[str, GatewayAnswer], None] | None = None
-
-    def submit_uetr(self, uetr: str, rail: str, *, time_limit: float) -> GatewayAnswer:
-        """The modelled answer for one payment on one rail."""
-        self.submissions += 1
-        digest = hashlib.sha256(f"{self.seed}:{uetr}".encode()).digest()
-        rng = random.Random(int.from_bytes(digest[:8], "big"))
-        seconds = self.latency[rail].sample(rng)
-        draw = rng.random()
-        if draw < self.timeout_rate:
-            answer = GatewayAnswer(False, time_limit + seconds, "timeout")
-        elif draw < self.timeout_rate + self.reject_rate:
-            answer = GatewayAnswer(False, seconds, "AC04")
-        elif seconds > time_limit:
-            answer = GatewayAnswer(False, seconds, "timeout")
-        else:
-            answer = GatewayAnswer(True, seconds)
-        if self.on_answer is not None:
-            self.on_answer(uetr, answer)
-        return answer
-
-    def submit(self, payment: Payment, *, time_limit: float) -> GatewayAnswer:
-        """Submit ``payment`` on its rail."""
-        return self.submit_uetr(payment.uetr, payment.rail, time_limit=time_limit)
+    def submit(self, payments: Sequence[Payment], *, time_limits: Sequence[float]) -> list[SchemeAnswer]:
+        """One answer per payment, in order; never raises for a single payment's failure."""
+        ...

@@ -1,67 +1,51 @@
-"""Lambda entry points: ``fasterpay.pipeline.lambdas.<stage>`` (the template's ``Handler`` values).
+"""Lambda entry points: ``fasterpay.pipeline.lambdas.accept`` and ``.clear`` (the template's ``Handler``).
 
-The context is built once per execution environment (cold start) from environment variables, with
-boto3 clients created inside the function, never at import time. Ledger and vault configuration come
-from their own stacks' outputs, passed as environment variables.
+The context is built once per execution environment (cold start) by the composition root,
+:func:`~.bootstrap.bootstrap`, from the environment variables the template sets; boto3 clients are
+created inside the function, never at import time. The scheme connector is named by
+``FASTERPAY_SCHEME_GATEWAY`` (``module:factory``, a callable returning a :class:`~.gateway.SchemeGateway`).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["authorise", "clear", "ingest", "route", "settle"]
+__all__ = ["accept", "clear", "context_from_environment"]
 
 _CONTEXT: Any = None
 
 
-def _context() -> Any:  # pragma: no cover - runs on AWS only
-    global _CONTEXT
-    if _CONTEXT is None:
-        import boto3
+def context_from_environment(environ: Mapping[str, str], *, session: Any = None) -> Any:
+    """Build the pipeline context as a cold start does (also called by the deploy test)."""
+    import boto3
 
-        from fasterpay.ledger import Ledger, LedgerTables
-        from fasterpay.vault import DynamoDbAuditLog, Vault, VaultPolicy
+    from .bootstrap import Clients, ConfigurationError, PipelineConfig, bootstrap, thread_pool
 
-        from .gateway import SimulatedSchemeGateway
-        from .routing import default_routing_rules
-        from .screening import SanctionsScreen, load_sanctions_list
-        from .settlement import SettlementBook
-        from .stages import STAGES, PipelineContext
-        from .store import StatusStore
-
-        prefix = os.environ["FASTERPAY_NAME_PREFIX"]
-        sqs, ddb, kms = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("kms")
-        vault = Vault(kms=kms, dynamodb=ddb, table_name=os.environ["FASTERPAY_VAULT_TABLE"],
-                      key_id=os.environ["FASTERPAY_VAULT_KEY"], mac_key_id=os.environ["FASTERPAY_MAC_KEY"],
-                      audit=DynamoDbAuditLog(ddb, os.environ["FASTERPAY_VAULT_AUDIT_TABLE"]),
-                      policy=VaultPolicy.of(grants=[], erasers=[]))
-        tables = LedgerTables(ledger=os.environ["FASTERPAY_LEDGER_TABLE"], outbox=os.environ["FASTERPAY_OUTBOX_TABLE"],
-                              idempotency="", consumer="")
-        queues = {s: sqs.get_queue_url(QueueName=f"{prefix}-{s}")["QueueUrl"] for s in STAGES}
-        _CONTEXT = PipelineContext(
-            sqs=sqs, dynamodb=ddb, vault=vault, ledger=Ledger(ddb, tables),
-            statuses=StatusStore(ddb, f"{prefix}-payments"), book=SettlementBook(ddb, f"{prefix}-settlement"),
-            queues=queues, routing=default_routing_rules(),
-            screen=SanctionsScreen.from_names(vault, load_sanctions_list(), tenant=os.environ.get("FASTERPAY_TENANT", "bank-a")),
-            gateway=SimulatedSchemeGateway(seed=0),  # replace with your scheme connector
-            clock=__import__("time").time,
-        )
-    return _CONTEXT
+    config = PipelineConfig.from_environment(environ)
+    factory = environ.get("FASTERPAY_SCHEME_GATEWAY", "")
+    module, _, name = factory.partition(":")
+    if not module or not name:
+        raise ConfigurationError("FASTERPAY_SCHEME_GATEWAY must name your scheme connector as module:factory")
+    gateway = getattr(importlib.import_module(module), name)()
+    session = session or boto3.session.Session()
+    clients = Clients(sqs=session.client("sqs"), dynamodb=session.client("dynamodb"), kms=session.client("kms"))
+    return bootstrap(config, clients=clients, gateway=gateway, parallel=thread_pool(config.concurrency))
 
 
-def _handler(stage: str) -> Any:
+def _handler(name: str) -> Any:
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        global _CONTEXT
         from .stages import make_handlers
 
-        return make_handlers(_context())[stage](event, context)
-    handle.__name__ = stage
+        if _CONTEXT is None:
+            _CONTEXT = context_from_environment(os.environ)
+        return make_handlers(_CONTEXT)[name](event, context)
+    handle.__name__ = name
     return handle
 
 
-ingest = _handler("ingest")
-authorise = _handler("authorise")
-route = _handler("route")
+accept = _handler("accept")
 clear = _handler("clear")
-settle = _handler("settle")

@@ -1,38 +1,42 @@
-"""Reconciliation: ledger, settlement reports and statuses must tell the same story for every payment.
+"""Reconciliation: payment records, ledger balances, journal and settlement must tell one story.
 
-For each payment the expected ledger postings follow from its status:
+Checks, for one set of tables (a deployment, or one of a bench's table sets):
 
-* ACSC / ACSP: ``:hold`` and ``:clear``, no ``:release``; ACSC also booked in a closed cycle's report;
-* RJCT after a hold: ``:hold`` and ``:release``, no ``:clear``; RJCT before a hold: nothing;
-* ACTC / ACCP at the end of a run: a payment left in flight, which is a mismatch.
-
-Any journal transfer of a payment with no status is a mismatch too, and so is any currency whose
-balances do not sum to zero.
+* every payment is final: RJCT, or ACSC (ACSP in a cycle that is SETTLED, or a book transfer); ACCP or
+  ACSP in an unsettled cycle at the end of a run is *non-final*;
+* holds: a payment whose hold is ``held`` debited its customer once; ``released`` was credited back once;
+  so each customer balance equals its journal (funding transfers in, minus held amounts, plus book
+  transfers received); any difference is a lost or doubled effect;
+* settlement: each ACSP payment is in its cycle's entries exactly once, no payment is in two cycles, and
+  each rail's settlement transfer equals its cycle's total (via :func:`~.settlement.replay_cycle`);
+* every currency sums to zero: stored balances plus the derived in-flight holds.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from fasterpay.ledger import Ledger
 
-from .settlement import SettlementBook
-from .store import StatusStore
+from .settlement import SettlementBook, replay_cycle
+from .store import PaymentStore, StoredPayment
 
-__all__ = ["ReconciliationReport", "balances_by_currency", "reconcile"]
+__all__ = ["ReconciliationReport", "effective_status", "reconcile"]
 
 
 @dataclass(frozen=True)
 class ReconciliationReport:
-    """Payments checked, statuses counted, mismatches found."""
+    """Payments checked, final statuses counted, problems found."""
 
     payments: int
     statuses: dict[str, int]
     mismatches: tuple[str, ...]
     currency_totals: dict[str, int]
+    non_final: tuple[str, ...] = ()
+    doubled: tuple[str, ...] = ()
+    reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def mismatches_per_10k(self) -> float:
@@ -41,79 +45,120 @@ class ReconciliationReport:
 
     @property
     def balanced(self) -> bool:
-        """Every currency's balances sum to zero."""
+        """Every currency sums to zero."""
         return all(total == 0 for total in self.currency_totals.values())
 
 
-def balances_by_currency(sources: Iterable[tuple[Any, str]]) -> dict[str, int]:
-    """Sum of every balance item per currency over ``(dynamodb client, ledger table)`` pairs (0 when closed).
+def effective_status(payment: StoredPayment, settled_cycles: set[str]) -> str:
+    """ACSC for an ACSP payment whose cycle settled; the stored status otherwise.
 
     Examples:
-        >>> balances_by_currency([(dynamodb, "fasterpay-ledger")])  # doctest: +SKIP
-        {'EUR': 0, 'GBP': 0}
+        >>> from fasterpay.pipeline.store import StoredPayment
+        >>> p = StoredPayment("u", "ACSP", "s", "m", "e", "uk_fps", "uk_fps", 1, "GBP", "cust:a", "cust:b", "B",
+        ...                   "held", cycle="C1")
+        >>> effective_status(p, {"C1"}), effective_status(p, set())
+        ('ACSC', 'ACSP')
     """
-    totals: dict[str, int] = defaultdict(int)
-    for dynamodb, table in sources:
-        kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-        while True:
-            page = dynamodb.scan(**kwargs)
-            for item in page["Items"]:
-                if item["pk"]["S"].startswith("BAL#"):
-                    totals[item["currency"]["S"]] += int(item["balance"]["N"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return dict(sorted(totals.items()))
+    if payment.status == "ACSP" and payment.cycle in settled_cycles:
+        return "ACSC"
+    return payment.status
 
 
-def reconcile(*, statuses: StatusStore, ledgers: Iterable[tuple[Any, Ledger]], book: SettlementBook,
-              cycles: Iterable[str]) -> ReconciliationReport:
-    """Compare statuses, ledger journals and settlement reports; list every mismatch.
+def reconcile(*, store: PaymentStore, book: SettlementBook, ledger: Ledger, cycles: list[str],
+              admin_dynamodb: Any) -> ReconciliationReport:
+    """Compare payment records, ledger balances and journal, and settlement; list every mismatch.
+
+    ``admin_dynamodb`` reads the ledger table (an auditor's role, never the posting path).
 
     Examples:
-        >>> report = reconcile(statuses=s, ledgers=[(ddb, ledger)], book=book, cycles=["C1"])  # doctest: +SKIP
-        >>> report.mismatches_per_10k  # doctest: +SKIP
-        0.0
+        >>> report = reconcile(store=store, book=book, ledger=ledger, cycles=["C0001"],
+        ...                    admin_dynamodb=ddb)  # doctest: +SKIP
+        >>> report.mismatches  # doctest: +SKIP
+        ()
     """
-    ledgers = list(ledgers)
-    journal: dict[str, list[Any]] = defaultdict(list)
-    for _, ledger in ledgers:
-        for transfer in ledger.journal():
-            journal[transfer.transfer_id].append(transfer)
-    reported: dict[str, str] = {}
-    for cycle in cycles:
-        for payment in book.entries(cycle):
-            reported[payment.uetr] = cycle
-        if book.report(cycle) is None:
-            pass  # an open cycle: its payments are ACSP, not ACSC
+    settled = {c for c in cycles if book.state(c) == "SETTLED"}
+    payments = {p.uetr: p for p in store.payments()}
     problems: list[str] = []
-    counts: dict[str, int] = defaultdict(int)
-    seen: set[str] = set()
-    for status in statuses.payments():
-        uetr = status.uetr
-        seen.add(uetr)
-        counts[status.status] += 1
-        hold, clear, release = (len(journal.get(f"{uetr}:{k}", [])) for k in ("hold", "clear", "release"))
-        if max(hold, clear, release) > 1:
-            problems.append(f"{uetr}: a transfer posted more than once")
-        if status.status in ("ACSC", "ACSP"):
-            if (hold, clear, release) != (1, 1, 0):
-                problems.append(f"{uetr}: {status.status} but postings hold={hold} clear={clear} release={release}")
-            if status.status == "ACSC" and uetr not in reported:
-                problems.append(f"{uetr}: ACSC but in no settlement report")
-        elif status.status == "RJCT":
-            if clear or release != hold:
-                problems.append(f"{uetr}: RJCT but postings hold={hold} clear={clear} release={release}")
-            if uetr in reported:
-                problems.append(f"{uetr}: RJCT but booked for settlement")
-        else:
-            problems.append(f"{uetr}: still {status.status} at the end of the run (in flight or lost)")
-    for transfer_id in journal:
-        uetr, _, kind = transfer_id.rpartition(":")
-        if kind in ("hold", "clear", "release") and uetr not in seen:
-            problems.append(f"{transfer_id}: posted for a payment with no status")
-    totals = balances_by_currency((client, ledger.tables.ledger) for client, ledger in ledgers)
-    for currency, total in totals.items():
+    non_final: list[str] = []
+    doubled: list[str] = []
+    counts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    expected: dict[str, int] = defaultdict(int)  # account -> balance its journal implies
+    derived_holds: dict[str, int] = defaultdict(int)  # currency -> held on payment items
+    for p in payments.values():
+        status = effective_status(p, settled)
+        counts[status] += 1
+        if status == "RJCT":
+            reasons[p.reason or "?"] += 1
+        if status not in ("ACSC", "RJCT"):
+            non_final.append(f"{p.uetr}: still {status} at the end of the run")
+        if p.hold in ("held", "credited"):
+            expected[p.debtor_account] -= p.amount_minor
+            derived_holds[p.currency] += p.amount_minor
+        if p.status == "RJCT" and p.hold == "held":
+            problems.append(f"{p.uetr}: RJCT but its hold was never released")
+        if p.status in ("ACSP", "ACSC", "ACCP") and p.hold != ("credited" if p.status == "ACSC" else "held"):
+            problems.append(f"{p.uetr}: {p.status} with hold {p.hold}")
+    journal = list(ledger.journal())
+    for t in journal:
+        expected[t.debit_account] -= t.amount_minor
+        expected[t.credit_account] += t.amount_minor
+    # book transfers credited the creditor and debited the in-flight account, outside the journal
+    for p in payments.values():
+        if p.hold == "credited":
+            expected[f"inflight:{p.rail}:{p.currency}"] -= p.amount_minor
+    balances, totals = _balances(admin_dynamodb, ledger.tables.ledger)
+    book_credits = _book_credits(payments.values())
+    for account, balance in sorted(balances.items()):
+        implied = expected.get(account, 0) + book_credits.get(account, 0)
+        if balance != implied:
+            line = f"{account}: balance {balance}, journal and payments imply {implied}"
+            problems.append(line)
+            if balance < implied:
+                doubled.append(line)  # debited more than once (a doubled hold), or a credit lost
+    for currency, held in derived_holds.items():
+        totals[currency] = totals.get(currency, 0) + held
+    for currency, total in sorted(totals.items()):
         if total != 0:
-            problems.append(f"{currency}: balances sum to {total}, not 0")
-    return ReconciliationReport(len(seen), dict(sorted(counts.items())), tuple(problems), totals)
+            problems.append(f"{currency}: balances and in-flight holds sum to {total}, not 0")
+    seen_in: dict[str, str] = {}
+    for cycle in cycles:
+        result = replay_cycle(cycle, book=book, ledger=ledger, payments=payments.get)
+        problems.extend(result.mismatches)
+        for e in book.entries(cycle):
+            if e.uetr in seen_in:
+                doubled.append(f"{e.uetr}: booked in {seen_in[e.uetr]} and {cycle}")
+            seen_in[e.uetr] = cycle
+    for p in payments.values():
+        if p.status == "ACSP" and p.uetr not in seen_in:
+            problems.append(f"{p.uetr}: ACSP in {p.cycle} but booked in no cycle")
+    problems.extend(doubled)
+    problems.extend(non_final)
+    return ReconciliationReport(len(payments), dict(sorted(counts.items())), tuple(dict.fromkeys(problems)),
+                                dict(sorted(totals.items())), tuple(non_final), tuple(dict.fromkeys(doubled)),
+                                dict(sorted(reasons.items())))
+
+
+def _book_credits(payments: Any) -> dict[str, int]:
+    credits: dict[str, int] = defaultdict(int)
+    for p in payments:
+        if p.hold == "credited":
+            credits[p.creditor_account] += p.amount_minor
+    return credits
+
+
+def _balances(dynamodb: Any, table: str) -> tuple[dict[str, int], dict[str, int]]:
+    balances: dict[str, int] = defaultdict(int)
+    totals: dict[str, int] = defaultdict(int)
+    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        for item in page["Items"]:
+            if item["pk"]["S"].startswith("BAL#"):
+                amount = int(item["balance"]["N"])
+                balances[item["account"]["S"]] += amount
+                totals[item["currency"]["S"]] += amount
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return dict(balances), dict(totals)

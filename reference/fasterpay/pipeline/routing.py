@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from fasterpay.iso20022.schemes import SCHEMES, SchemeRules
+
 from .model import Payment
 
 __all__ = ["Rail", "Route", "RoutingRules", "default_routing_rules"]
@@ -21,7 +23,7 @@ __all__ = ["Rail", "Route", "RoutingRules", "default_routing_rules"]
 
 @dataclass(frozen=True)
 class Rail:
-    """One rail: currencies, reachable agents, limit and scheme time limit."""
+    """One rail: currencies, reachable agents, limit and time limit, built from the scheme registry."""
 
     name: str
     currencies: frozenset[str] = frozenset()
@@ -33,6 +35,17 @@ class Rail:
     sort_code_prefixes: tuple[str, ...] = ()
     bic_countries: tuple[str, ...] = ()
     reach_all: bool = False
+
+    @classmethod
+    def of_scheme(cls, rules: SchemeRules) -> Rail:
+        """The rail of a registry entry (its clearing half, currencies and limit)."""
+        clearing = rules.clearing
+        if clearing is None:
+            raise ValueError(f"scheme {rules.name!r} has no clearing entry in the registry")
+        return cls(name=clearing.rail, currencies=rules.currencies, max_amount=rules.max_amount,
+                   time_limit_seconds=clearing.time_limit_seconds, timeout_reason=str(clearing.timeout_reason),
+                   settlement=clearing.settlement, bic_prefixes=clearing.bic_prefixes,
+                   sort_code_prefixes=clearing.sort_code_prefixes, bic_countries=clearing.bic_countries)
 
     def reaches(self, agent: str) -> bool:
         """Whether the creditor agent (a BIC, or ``GBDSC:<sort code>``) is reachable on this rail."""
@@ -71,30 +84,27 @@ class RoutingRules:
     limit_reason: str = "AM02"
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> RoutingRules:
-        """Rules from plain data (the parsed YAML); amounts are strings, never floats."""
-        rails: dict[str, Rail] = {}
-        for name, spec in data["rails"].items():
-            reach = spec.get("reachable", {})
-            limit = spec.get("max_amount")
-            if isinstance(limit, float):
-                raise ValueError(f"{name}: write max_amount as a string such as \"1000000.00\", never a float")
-            rails[name] = Rail(
-                name=name, currencies=frozenset(spec.get("currencies", ())),
-                max_amount=None if limit is None else Decimal(str(limit)),
-                time_limit_seconds=int(spec.get("time_limit_seconds", 5)),
-                timeout_reason=str(spec.get("timeout_reason", "AB06")),
-                settlement=str(spec.get("settlement", "none")),
-                bic_prefixes=tuple(reach.get("bic_prefixes", ())),
-                sort_code_prefixes=tuple(reach.get("sort_code_prefixes", ())),
-                bic_countries=tuple(reach.get("bic_countries", ())),
-            )
+    def from_mapping(cls, data: Mapping[str, Any], schemes: Mapping[str, SchemeRules] | None = None) -> RoutingRules:
+        """Rules from plain data (the parsed YAML); the scheme rails come from the registry.
+
+        Raises:
+            ValueError: a rule names a rail that is neither ``internal`` nor a registry scheme.
+        """
+        registry = SCHEMES if schemes is None else schemes
+        rails: dict[str, Rail] = {"internal": Rail("internal", currencies=frozenset({"GBP", "EUR"}),
+                                                    time_limit_seconds=5, settlement="none")}
+        for scheme in registry.values():
+            if scheme.clearing is not None:
+                rails[scheme.clearing.rail] = Rail.of_scheme(scheme)
+        if "rails" in data:
+            raise ValueError("rails are not configured here any more: they come from the scheme registry "
+                             "(fasterpay.iso20022.schemes); change a scheme there")
         ours = data.get("our_bank", {})
         our_bank = Rail("our_bank", bic_prefixes=tuple(ours.get("bic_prefixes", ())),
                         sort_code_prefixes=tuple(ours.get("sort_code_prefixes", ())))
         for rule in data["rules"]:
             if rule["rail"] not in rails:
-                raise ValueError(f"rule names unknown rail {rule['rail']!r}; declare it under rails")
+                raise ValueError(f"rule names unknown rail {rule['rail']!r}; add the scheme to the registry")
         return cls(rails=rails, rules=tuple(data["rules"]), our_bank=our_bank,
                    unroutable_reason=str(data.get("unroutable_reason", "AB08")),
                    limit_reason=str(data.get("limit_reason", "AM02")))
@@ -126,8 +136,7 @@ class RoutingRules:
             >>> default_routing_rules().route(payment).rail  # doctest: +SKIP
             'uk_fps'
         """
-        amount = Decimal(payment.amount_minor).scaleb(-payment.exponent)
-        return self.route_agent(payment.creditor_agent, payment.currency, amount)
+        return self.route_agent(payment.creditor_agent, payment.currency, payment.amount)
 
 
 def default_routing_rules() -> RoutingRules:

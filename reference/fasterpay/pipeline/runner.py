@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fasterpay.ledger import SimulatedCrash
+from .model import SimulatedCrash
 
 __all__ = ["DeadLetter", "LocalRunner", "RunnerReport", "dead_letters", "redrive", "sqs_event"]
 
@@ -47,21 +47,27 @@ def sqs_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) ->
 
 @dataclass
 class RunnerReport:
-    """What one run did: batches per stage, records finished and failed, crashes survived."""
+    """What one run did: batches per queue, records finished and failed, crashes survived."""
 
     batches: dict[str, int] = field(default_factory=dict)
     finished: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     crashes: int = 0
     rounds: int = 0
+    pending_retries: int = 0  # deletes and visibility resets that failed once and were retried
 
 
 class LocalRunner:
-    """Polls the stage queues and hands batches to the handlers until every queue is empty.
+    """Polls the handlers' queues and hands batches to them until every message is accounted for.
+
+    "Idle" means every queue reports no message visible and none in flight, and no delete or visibility
+    reset of this runner is still pending: each message was deleted, is waiting to be received again, or
+    was moved to its dead-letter queue by the queue's redrive policy. A delete or visibility reset that
+    fails is retried every round until it goes through (on AWS, the visibility timeout would end instead).
 
     Examples:
         >>> runner = LocalRunner(sqs, queues, make_handlers(ctx), region="eu-west-2")  # doctest: +SKIP
-        >>> runner.run_until_idle().finished["ingest"]  # doctest: +SKIP
+        >>> runner.run_until_idle().finished["accept"]  # doctest: +SKIP
         100
     """
 
@@ -70,38 +76,45 @@ class LocalRunner:
                  on_crash: Callable[[str, str, str, int], None] | None = None) -> None:
         if not 1 <= batch_size <= 10:
             raise ValueError("batch_size must be 1 to 10 (the SQS ReceiveMessage maximum)")
+        unknown = set(handlers) - set(queues)
+        if unknown:
+            raise ValueError(f"handlers without a queue: {sorted(unknown)}")
         self.sqs = sqs
-        self.queues = dict(queues)
+        self.queues = {name: queues[name] for name in handlers}
         self.handlers = dict(handlers)
         self.region = region
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.on_crash = on_crash
         self._arns: dict[str, str] = {}
-        self._stranded: list[tuple[str, str]] = []
+        self._pending: list[tuple[str, str, str]] = []  # (queue url, "delete" | "release", receipt handle)
         self.report = RunnerReport()
 
-    def _release_stranded(self) -> int:
-        """Make messages visible whose delete or visibility change failed (their timeout 'ends' now)."""
-        stranded, self._stranded = self._stranded, []
-        for url, handle in stranded:
+    def _retry_pending(self) -> int:
+        """Retry failed deletes and visibility resets; returns how many were pending."""
+        pending, self._pending = self._pending, []
+        for url, action, handle in pending:
+            self.report.pending_retries += 1
             try:
-                self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
-            except Exception:  # noqa: BLE001 - deleted after all, or retried next round
-                if not _deleted(self.sqs, url):
-                    self._stranded.append((url, handle))
-        return len(stranded)
+                if action == "delete":
+                    self.sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+                else:
+                    self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+            except Exception as exc:  # noqa: BLE001 - still pending, unless SQS says the receipt is gone
+                if not _receipt_gone(exc):
+                    self._pending.append((url, action, handle))
+        return len(pending)
 
-    def _arn(self, stage: str) -> str:
+    def _arn(self, name: str) -> str:
         """The queue's ARN, from its URL (``https://sqs.<region>.amazonaws.com/<account>/<name>``): no API call."""
-        if stage not in self._arns:
-            account, name = self.queues[stage].rstrip("/").split("/")[-2:]
-            self._arns[stage] = f"arn:aws:sqs:{self.region}:{account}:{name}"
-        return self._arns[stage]
+        if name not in self._arns:
+            account, queue = self.queues[name].rstrip("/").split("/")[-2:]
+            self._arns[name] = f"arn:aws:sqs:{self.region}:{account}:{queue}"
+        return self._arns[name]
 
-    def poll_once(self, stage: str) -> int:
-        """Receive one batch from ``stage``'s queue and run its handler; returns the records received."""
-        url = self.queues[stage]
+    def poll_once(self, name: str) -> int:
+        """Receive one batch from ``name``'s queue and run its handler; returns the records received (-1: poll failed)."""
+        url = self.queues[name]
         try:
             messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=self.batch_size,
                                                 AttributeNames=["All"], MessageAttributeNames=["All"],
@@ -111,49 +124,73 @@ class LocalRunner:
         if not messages:
             return 0
         report = self.report
-        report.batches[stage] = report.batches.get(stage, 0) + 1
-        event = sqs_event(messages, queue_arn=self._arn(stage), region=self.region)
+        report.batches[name] = report.batches.get(name, 0) + 1
+        event = sqs_event(messages, queue_arn=self._arn(name), region=self.region)
         try:
-            answer = self.handlers[stage](event, None)
+            answer = self.handlers[name](event, None)
             failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
         except SimulatedCrash as crash:
             report.crashes += 1
             failed = {m["MessageId"] for m in messages}  # the invocation died: the whole batch comes back
             if self.on_crash is not None:
                 for m in messages:
-                    self.on_crash(stage, m["MessageId"], f"invocation crashed ({crash.step})",
+                    self.on_crash(name, m["MessageId"], f"invocation crashed ({crash.step})",
                                   int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")))
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
-        try:
-            if done:  # if this fails, the records come back and their stages answer them again
-                self.sqs.delete_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)])
-            if retry:  # on AWS: visible again when the visibility timeout ends
-                self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                    for n, m in enumerate(retry)])
-        except Exception:  # noqa: BLE001 - visible again when the visibility timeout ends
-            self._stranded.extend((url, m["ReceiptHandle"]) for m in messages)
-        report.finished[stage] = report.finished.get(stage, 0) + len(done)
-        report.failed[stage] = report.failed.get(stage, 0) + len(retry)
+        self._settle(url, "delete", done)
+        self._settle(url, "release", retry)
+        report.finished[name] = report.finished.get(name, 0) + len(done)
+        report.failed[name] = report.failed.get(name, 0) + len(retry)
         if self.on_batch is not None:
-            self.on_batch(stage, len(done))
+            self.on_batch(name, len(done))
         return len(messages)
 
+    def _settle(self, url: str, action: str, messages: list[dict[str, Any]]) -> None:
+        """Delete (finished) or make visible again (failed); whatever does not go through stays pending."""
+        if not messages:
+            return
+        entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
+        try:
+            if action == "delete":
+                answer = self.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+            else:  # on AWS: visible again when the visibility timeout ends
+                answer = self.sqs.change_message_visibility_batch(
+                    QueueUrl=url, Entries=[{**e, "VisibilityTimeout": 0} for e in entries])
+        except Exception:  # noqa: BLE001 - every one of them is pending
+            self._pending.extend((url, action, m["ReceiptHandle"]) for m in messages)
+            return
+        for bad in answer.get("Failed", []):
+            if bad.get("Code") != "ReceiptHandleIsInvalid":
+                self._pending.append((url, action, messages[int(bad["Id"])]["ReceiptHandle"]))
+
+    def idle(self) -> bool:
+        """True when nothing is pending and every queue has no message visible or in flight."""
+        if self._pending:
+            return False
+        for url in self.queues.values():
+            try:
+                attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            except Exception:  # noqa: BLE001 - unknown: not idle
+                return False
+            if int(attributes["ApproximateNumberOfMessages"]) or int(attributes["ApproximateNumberOfMessagesNotVisible"]):
+                return False
+        return True
+
     def run_until_idle(self, *, max_rounds: int = 100_000) -> RunnerReport:
-        """Poll every stage in order until a whole round receives nothing."""
+        """Poll every queue in order until a whole round receives nothing and :meth:`idle` holds."""
         for _ in range(max_rounds):
             self.report.rounds += 1
-            received = self._release_stranded()
-            for stage in self.queues:
-                # drain a stage a few batches at a time so later stages see full batches too
+            received = self._retry_pending()
+            for name in self.queues:
+                # drain a queue a few batches at a time so the next handler sees full batches too
                 for _ in range(4):
-                    got = self.poll_once(stage)
+                    got = self.poll_once(name)
                     received += abs(got)
                     if got < self.batch_size:
                         break
-            if received == 0:
+            if received == 0 and self.idle():
                 return self.report
         raise RuntimeError(f"queues still busy after {max_rounds} rounds: look for a message that never fails "
                            f"or succeeds (a handler that neither deletes nor fails it)")
@@ -222,5 +259,7 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, *, transform: Callable[[str]
     return moved
 
 
-def _deleted(sqs: Any, url: str) -> bool:
-    return True  # a failed visibility change means the receipt is gone or stale: the message is safe in SQS
+def _receipt_gone(exc: Exception) -> bool:
+    """SQS says the receipt handle no longer names a received message (deleted, or received again)."""
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("ReceiptHandleIsInvalid", "AWS.SimpleQueueService.ReceiptHandleIsInvalid", "InvalidParameterValue")

@@ -9,6 +9,7 @@ production screening engine must add (inside the same boundary, on clear names).
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,11 +58,12 @@ class SanctionsScreen:
 
     @classmethod
     def from_names(cls, vault: Any, names: Iterable[str], *, tenant: str) -> SanctionsScreen:
-        """Tokenise each listed name with the vault (deterministic tokens, same tenant as the payments)."""
-        return cls(
-            vault.tokenize(screening_form(n), "name", tenant=tenant, subject=SANCTIONS_SUBJECT, deterministic=True)
-            for n in names
-        )
+        """Tokenise each listed name with the vault (deterministic tokens, same tenant as the payments).
+
+        One batch call (a cold start's work): the tokens are what screening compares.
+        """
+        requests = [(screening_form(n), "name", SANCTIONS_SUBJECT) for n in names]
+        return cls(vault.tokenize_batch(requests, tenant=tenant, deterministic=True) if requests else ())
 
     def hit(self, payment: Payment) -> bool:
         """True when the debtor's or the creditor's name token is on the list."""
@@ -85,7 +87,8 @@ class FraudRules:
     max_single_minor: dict[str, int] = field(default_factory=lambda: {"GBP": 50_000_000, "EUR": 50_000_000})
     max_per_debtor: int = 50
     reason: str = "FR01"
-    _seen: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    max_debtors: int = 10_000  #: debtors remembered (least recently seen forgotten first): memory stays bounded
+    _seen: OrderedDict[str, set[str]] = field(default_factory=OrderedDict, repr=False)
 
     def check(self, payment: Payment) -> str | None:
         """A narrative of the rule hit, or None."""
@@ -93,6 +96,9 @@ class FraudRules:
         if limit is not None and payment.amount_minor > limit:
             return "amount above the single-payment fraud threshold"
         seen = self._seen.setdefault(payment.debtor_account_token, set())
+        self._seen.move_to_end(payment.debtor_account_token)
+        while len(self._seen) > self.max_debtors:
+            self._seen.popitem(last=False)
         seen.add(payment.uetr)  # a set, so a redelivered payment is not counted twice
         if len(seen) > self.max_per_debtor:
             return "too many payments from one debtor account (velocity)"

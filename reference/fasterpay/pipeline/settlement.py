@@ -1,16 +1,30 @@
-"""Settlement cycles: cleared payments are booked into the open cycle; closing a cycle nets positions per
-participant, settles each rail's net amount on the ledger, writes a settlement report and marks every
-payment ACSC. :func:`replay_cycle` rebuilds the positions from the event history and checks them against
-the report and the ledger.
+"""Settlement cycles: cleared payments are booked into a cycle; closing it nets positions, settles each
+rail's total on the ledger once, writes the report and marks the cycle SETTLED, which makes every ACSP
+payment of the cycle ACSC. :func:`replay_cycle` rebuilds the positions from the booked entries and checks
+them against the report, the ledger and the payment records.
 
-Table layout (``pk`` cycle id, ``sk``): ``ENTRY#<uetr>`` one cleared payment; ``REPORT`` the cycle's report.
+Settlement table layout (``pk`` cycle id, ``sk``):
+
+* ``ENTRY#<key>``: the payments one clearing batch cleared into the cycle (``key`` is a hash of their
+  UETRs, so a redelivered batch overwrites its own entry); a payment may appear in more than one entry
+  (a redelivery in a different batch): the cycle's set of payments is the union *by UETR*;
+* ``STATE``: ``CLOSING`` then ``SETTLED``; ``REPORT``: the stored report.
+
+A payment's cycle is fixed once, in the same conditional write that makes it ACSP (see
+:meth:`~.store.PaymentStore.clear`), so a redelivery after a cycle boundary books it into its own cycle
+again, never into the next one. :func:`close_cycle` is resumable step by step: after a crash or a throttle
+the next run reads ``STATE`` and ``REPORT`` and goes on from where the last one stopped; the ledger
+transfers are exactly-once by transfer id. Close a cycle only after its clearing handlers have finished
+(the cycle's end plus the clearing function's timeout): a batch still running could book into it late,
+which :func:`replay_cycle` reports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,24 +32,38 @@ from botocore.exceptions import ClientError
 
 from fasterpay.ledger import Ledger, Transfer
 
-from .model import Payment
-from .store import StatusConflictError, StatusStore
+from .model import inflight_account, settled_account
 
-__all__ = ["OUR_BANK", "Position", "SettlementBook", "SettlementReport", "close_cycle", "replay_cycle",
-           "settled_account", "settlement_account"]
+__all__ = [
+    "OUR_BANK",
+    "Entry",
+    "Position",
+    "ReplayResult",
+    "SettlementBook",
+    "SettlementReport",
+    "close_cycle",
+    "net_positions",
+    "replay_cycle",
+    "settlement_transfer_id",
+]
 
 #: Our participant id in positions (we are the debtor agent of every outgoing payment).
 OUR_BANK = "US"
 
 
-def settlement_account(rail: str, currency: str) -> str:
-    """What we owe a rail's participants, accumulated by clearing until the cycle settles."""
-    return f"settlement:{rail}:{currency}"
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def settled_account(rail: str, currency: str) -> str:
-    """Money handed over at settlement (the rail's central account, here on our books)."""
-    return f"settled:{rail}:{currency}"
+@dataclass(frozen=True)
+class Entry:
+    """One cleared payment as settlement needs it."""
+
+    uetr: str
+    amount_minor: int
+    currency: str
+    rail: str
+    creditor_agent: str
 
 
 @dataclass(frozen=True)
@@ -50,12 +78,12 @@ class Position:
 
 @dataclass(frozen=True)
 class SettlementReport:
-    """A closed cycle: payments, net positions and the ledger transfers that settled them."""
+    """A closed cycle: payments, net positions and what was settled per rail and currency."""
 
     cycle: str
     payments: int
     positions: tuple[Position, ...]
-    settled: dict[str, int] = field(default_factory=dict)  # "rail:currency" -> minor units settled
+    settled: dict[str, int] = field(default_factory=dict)  # "rail:currency" -> minor units
 
     def to_json(self) -> str:
         """The stored form."""
@@ -70,108 +98,172 @@ class SettlementReport:
                    {k: int(v) for k, v in data["settled"].items()})
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def settlement_transfer_id(cycle: str, rail: str, currency: str) -> str:
+    """The ledger transfer id that settles one rail and currency of a cycle (exactly once).
+
+    Examples:
+        >>> settlement_transfer_id("C0001", "uk_fps", "GBP")
+        'settle:C0001:uk_fps:GBP'
+    """
+    return f"settle:{cycle}:{rail}:{currency}"[:64]
+
+
+def net_positions(entries: Iterable[Entry]) -> tuple[Position, ...]:
+    """Net positions per (rail, currency, participant) of cleared payments; each rail nets to zero.
+
+    Examples:
+        >>> net_positions([Entry("u", 100, "GBP", "uk_fps", "BARCGB22")])[0].net_minor
+        100
+    """
+    nets: dict[tuple[str, str, str], int] = defaultdict(int)
+    for e in entries:
+        nets[(e.rail, e.currency, OUR_BANK)] -= e.amount_minor
+        nets[(e.rail, e.currency, e.creditor_agent)] += e.amount_minor
+    return tuple(Position(r, c, who, n) for (r, c, who), n in sorted(nets.items()))
 
 
 class SettlementBook:
-    """Cleared payments per cycle, one conditional put each (a redelivery books nothing twice).
+    """Cycle entries, state and reports in the settlement table.
 
     Examples:
         >>> book = SettlementBook(dynamodb, "fasterpay-settlement")  # doctest: +SKIP
-        >>> book.record("C1", payment)  # doctest: +SKIP
-        True
+        >>> book.record_batch("C0001", entries)  # doctest: +SKIP
     """
 
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._ddb = dynamodb
         self.table = table
 
-    def record(self, cycle: str, payment: Payment) -> bool:
-        """Book a cleared payment into ``cycle``; False if it was booked before."""
+    def record_batch(self, cycle: str, entries: list[Entry]) -> None:
+        """Book the payments one clearing batch cleared into ``cycle`` (one PutItem; idempotent)."""
+        if not entries:
+            return
+        ordered = sorted(entries, key=lambda e: e.uetr)
+        key = hashlib.sha256("|".join(e.uetr for e in ordered).encode()).hexdigest()[:24]
+        body = json.dumps([[e.uetr, e.amount_minor, e.currency, e.rail, e.creditor_agent] for e in ordered],
+                          separators=(",", ":"))
+        self._ddb.put_item(TableName=self.table, Item={
+            "pk": {"S": cycle}, "sk": {"S": f"ENTRY#{key}"}, "e": {"S": body}})
+
+    def entries(self, cycle: str) -> list[Entry]:
+        """The cycle's payments: the union by UETR of every booked entry."""
+        found: dict[str, Entry] = {}
+        for item in self._query(cycle, "ENTRY#"):
+            for uetr, amount, currency, rail, agent in json.loads(item["e"]["S"]):
+                found.setdefault(uetr, Entry(uetr, int(amount), currency, rail, agent))
+        return sorted(found.values(), key=lambda e: e.uetr)
+
+    def state(self, cycle: str) -> str | None:
+        """``CLOSING``, ``SETTLED`` or None (open)."""
+        item = self._get(cycle, "STATE")
+        return None if item is None else str(item["state"]["S"])
+
+    def begin_close(self, cycle: str, *, at: float) -> str:
+        """Mark the cycle CLOSING (once); returns the state it is in now."""
         try:
             self._ddb.put_item(TableName=self.table, Item={
-                "pk": {"S": cycle}, "sk": {"S": f"ENTRY#{payment.uetr}"}, "payment": {"S": payment.to_json()},
-            }, ConditionExpression="attribute_not_exists(sk)")
+                "pk": {"S": cycle}, "sk": {"S": "STATE"}, "state": {"S": "CLOSING"}, "at": {"N": repr(at)}},
+                ConditionExpression="attribute_not_exists(sk)")
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            state = self.state(cycle)
+            assert state is not None
+            return state
+        return "CLOSING"
 
-    def entries(self, cycle: str) -> Iterator[Payment]:
-        """The payments booked into ``cycle``."""
+    def save_report(self, report: SettlementReport) -> SettlementReport:
+        """Store the report once; a resumed close gets the first report back."""
+        try:
+            self._ddb.put_item(TableName=self.table, Item={
+                "pk": {"S": report.cycle}, "sk": {"S": "REPORT"}, "report": {"S": report.to_json()}},
+                ConditionExpression="attribute_not_exists(sk)")
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            stored = self.report(report.cycle)
+            assert stored is not None
+            return stored
+        return report
+
+    def mark_settled(self, cycle: str, *, at: float) -> None:
+        """CLOSING -> SETTLED (a repeat is a no-op)."""
+        try:
+            self._ddb.update_item(TableName=self.table, Key={"pk": {"S": cycle}, "sk": {"S": "STATE"}},
+                                  UpdateExpression="SET #s = :settled, settled_at = :at",
+                                  ConditionExpression="#s = :closing",
+                                  ExpressionAttributeNames={"#s": "state"},
+                                  ExpressionAttributeValues={":settled": {"S": "SETTLED"}, ":closing": {"S": "CLOSING"},
+                                                             ":at": {"N": repr(at)}})
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException" or self.state(cycle) != "SETTLED":
+                raise
+
+    def report(self, cycle: str) -> SettlementReport | None:
+        """The stored report of a closed cycle."""
+        item = self._get(cycle, "REPORT")
+        return None if item is None else SettlementReport.from_json(item["report"]["S"])
+
+    def _get(self, cycle: str, sk: str) -> dict[str, Any] | None:
+        return self._ddb.get_item(TableName=self.table, Key={"pk": {"S": cycle}, "sk": {"S": sk}},
+                                  ConsistentRead=True).get("Item")
+
+    def _query(self, cycle: str, prefix: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
-            "TableName": self.table, "KeyConditionExpression": "pk = :c AND begins_with(sk, :e)",
-            "ExpressionAttributeValues": {":c": {"S": cycle}, ":e": {"S": "ENTRY#"}}, "ConsistentRead": True,
+            "TableName": self.table, "KeyConditionExpression": "pk = :c AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":c": {"S": cycle}, ":p": {"S": prefix}}, "ConsistentRead": True,
         }
         while True:
             page = self._ddb.query(**kwargs)
-            for item in page["Items"]:
-                yield Payment.from_json(item["payment"]["S"])
+            yield from page["Items"]
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def save_report(self, report: SettlementReport) -> None:
-        """Store the report (overwrites: closing again writes the same report)."""
-        self._ddb.put_item(TableName=self.table, Item={
-            "pk": {"S": report.cycle}, "sk": {"S": "REPORT"}, "report": {"S": report.to_json()}})
 
-    def report(self, cycle: str) -> SettlementReport | None:
-        """The stored report of a closed cycle."""
-        item = self._ddb.get_item(TableName=self.table, Key={"pk": {"S": cycle}, "sk": {"S": "REPORT"}},
-                                  ConsistentRead=True).get("Item")
-        return None if item is None else SettlementReport.from_json(item["report"]["S"])
+def _no_step(name: str) -> None:
+    return None
 
 
-def net_positions(payments: list[Payment]) -> tuple[Position, ...]:
-    """Net positions per (rail, currency, participant) from cleared payments.
+def close_cycle(cycle: str, *, book: SettlementBook, ledger: Ledger, at: float,
+                step: Callable[[str], None] = _no_step) -> SettlementReport:
+    """Close ``cycle`` step by step; each step is idempotent, so a rerun resumes after a crash or throttle.
+
+    1. mark the cycle CLOSING; 2. read its entries and store the report (once); 3. settle each rail and
+    currency on the ledger (exactly once, by transfer id: ``inflight`` -> ``settled``); 4. mark it SETTLED,
+    which makes its ACSP payments ACSC. ``step`` is called after each step (tracing, or a chaos run's crash).
 
     Examples:
-        >>> net_positions([])
-        ()
+        >>> report = close_cycle("C0001", book=book, ledger=ledger, at=now)  # doctest: +SKIP
     """
-    nets: dict[tuple[str, str, str], int] = defaultdict(int)
-    for p in payments:
-        nets[(p.rail, p.currency, OUR_BANK)] -= p.amount_minor
-        creditor = OUR_BANK if p.rail == "internal" else p.creditor_agent
-        nets[(p.rail, p.currency, creditor)] += p.amount_minor
-    return tuple(Position(r, c, who, n) for (r, c, who), n in sorted(nets.items()))
-
-
-def close_cycle(cycle: str, *, book: SettlementBook, ledger: Ledger, statuses: StatusStore,
-                at: float) -> SettlementReport:
-    """Close ``cycle``: net, settle each rail on the ledger (once, by transfer id), report, mark ACSC.
-
-    Safe to run again after a crash: the settlement transfers and status changes are exactly-once.
-
-    Examples:
-        >>> report = close_cycle("C1", book=book, ledger=ledger, statuses=statuses, at=now)  # doctest: +SKIP
-    """
-    payments = list(book.entries(cycle))
-    totals: dict[str, int] = defaultdict(int)
-    for p in payments:
-        if p.rail != "internal":
-            totals[f"{p.rail}:{p.currency}"] += p.amount_minor
-    for key, amount in sorted(totals.items()):
+    if book.begin_close(cycle, at=at) == "SETTLED":
+        stored = book.report(cycle)
+        assert stored is not None
+        return stored
+    step("close.closing")
+    report = book.report(cycle)
+    if report is None:
+        entries = book.entries(cycle)
+        totals: dict[str, int] = defaultdict(int)
+        for e in entries:
+            if e.rail != "internal":
+                totals[f"{e.rail}:{e.currency}"] += e.amount_minor
+        report = book.save_report(SettlementReport(cycle, len(entries), net_positions(entries), dict(totals)))
+    step("close.reported")
+    for key, amount in sorted(report.settled.items()):
         rail, currency = key.split(":")
         if amount > 0:
-            ledger.transfer(Transfer(f"settle:{cycle}:{rail}:{currency}"[:64], settlement_account(rail, currency),
+            ledger.transfer(Transfer(settlement_transfer_id(cycle, rail, currency), inflight_account(rail, currency),
                                      settled_account(rail, currency), amount, currency))
-    report = SettlementReport(cycle, len(payments), net_positions(payments), dict(totals))
-    book.save_report(report)
-    for p in payments:
-        try:
-            statuses.advance(p.uetr, "ACSC", at=at, cycle=cycle)
-        except StatusConflictError:
-            pass  # already settled in an earlier run of this close
+            step("close.transferred")
+    book.mark_settled(cycle, at=at)
+    step("close.settled")
     return report
 
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """Positions rebuilt from the event history, and every difference found."""
+    """Positions rebuilt from the booked entries, and every difference found."""
 
     cycle: str
     payments: int
@@ -180,41 +272,45 @@ class ReplayResult:
 
     @property
     def matches(self) -> bool:
-        """True when history, report and ledger agree."""
+        """True when entries, report, ledger and payment records agree."""
         return not self.mismatches
 
 
-def replay_cycle(cycle: str, *, book: SettlementBook, ledger: Ledger) -> ReplayResult:
-    """Rebuild ``cycle``'s positions from its booked events and check them against the report and ledger.
+def replay_cycle(cycle: str, *, book: SettlementBook, ledger: Ledger,
+                 payments: Callable[[str], Any] | None = None) -> ReplayResult:
+    """Rebuild ``cycle``'s positions from its entries; check the report, the ledger and the payments.
 
-    Checks: positions equal the stored report's; each rail's total equals the ledger's settlement
-    transfer; every booked payment has exactly one ``:clear`` transfer of the same amount in the journal.
+    Checks: the positions equal the stored report's; each rail's total equals the ledger's settlement
+    transfer; with ``payments`` (``uetr -> StoredPayment | None``) every entry's payment is ACSP in this
+    cycle with the same amount.
 
     Examples:
-        >>> replay_cycle("C1", book=book, ledger=ledger).matches  # doctest: +SKIP
+        >>> replay_cycle("C0001", book=book, ledger=ledger).matches  # doctest: +SKIP
         True
     """
-    payments = list(book.entries(cycle))
-    positions = net_positions(payments)
+    entries = book.entries(cycle)
+    positions = net_positions(entries)
     problems: list[str] = []
     report = book.report(cycle)
     if report is None:
         problems.append(f"{cycle}: no settlement report")
-    elif report.positions != positions:
-        problems.append(f"{cycle}: report positions differ from the replayed history")
-    journal = {t.transfer_id: t for t in ledger.journal()}
+    else:
+        if report.positions != positions:
+            problems.append(f"{cycle}: report positions differ from the replayed entries")
+        if report.payments != len(entries):
+            problems.append(f"{cycle}: report counts {report.payments} payments, entries {len(entries)}")
     totals: dict[str, int] = defaultdict(int)
-    for p in payments:
-        cleared = journal.get(f"{p.uetr}:clear")
-        if cleared is None or cleared.amount_minor != p.amount_minor:
-            problems.append(f"{p.uetr}: booked for settlement but no matching clearing transfer in the ledger")
-        if f"{p.uetr}:release" in journal:
-            problems.append(f"{p.uetr}: booked for settlement but its hold was also released")
-        if p.rail != "internal":
-            totals[f"{p.rail}:{p.currency}"] += p.amount_minor
-    for key, amount in totals.items():
+    for e in entries:
+        if e.rail != "internal":
+            totals[f"{e.rail}:{e.currency}"] += e.amount_minor
+        if payments is not None:
+            stored = payments(e.uetr)
+            if stored is None or stored.status != "ACSP" or stored.cycle != cycle or stored.amount_minor != e.amount_minor:
+                problems.append(f"{e.uetr}: booked in {cycle} but its record is "
+                                f"{'missing' if stored is None else f'{stored.status} in {stored.cycle}'}")
+    for key, amount in sorted(totals.items()):
         rail, currency = key.split(":")
-        settled = journal.get(f"settle:{cycle}:{rail}:{currency}"[:64])
+        settled = ledger.get_transfer(settlement_transfer_id(cycle, rail, currency))
         if settled is None or settled.amount_minor != amount:
-            problems.append(f"{cycle} {key}: ledger settled {settled.amount_minor if settled else 0}, history {amount}")
-    return ReplayResult(cycle, len(payments), positions, tuple(problems))
+            problems.append(f"{cycle} {key}: ledger settled {settled.amount_minor if settled else 0}, entries {amount}")
+    return ReplayResult(cycle, len(entries), positions, tuple(problems))

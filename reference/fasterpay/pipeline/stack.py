@@ -12,14 +12,15 @@ from typing import Any
 
 from fasterpay.aws import deploy_stack
 
-from .stages import STAGES
+__all__ = ["QUEUES", "PipelineResources", "deploy_pipeline", "pipeline_template"]
 
-__all__ = ["PipelineResources", "deploy_pipeline", "pipeline_template"]
+#: The pipeline's queues: one per handler, and the answers queue the sender reads.
+QUEUES = ("accept", "clear", "answers")
 
 
 @dataclass(frozen=True)
 class PipelineResources:
-    """The stack's outputs: tables, and a queue and dead-letter queue per stage."""
+    """The stack's outputs: tables, and a queue and dead-letter queue per handler (and for answers)."""
 
     payments_table: str
     settlement_table: str
@@ -33,7 +34,7 @@ def pipeline_template() -> str:
 
 
 def deploy_pipeline(cloudformation: Any, *, name_prefix: str = "fasterpay", on_moto: bool = True,
-                    max_receive_count: int = 3, parameters: dict[str, str] | None = None) -> PipelineResources:
+                    max_receive_count: int = 5, parameters: dict[str, str] | None = None) -> PipelineResources:
     """Deploy the pipeline stack and return its resources.
 
     Examples:
@@ -44,9 +45,8 @@ def deploy_pipeline(cloudformation: Any, *, name_prefix: str = "fasterpay", on_m
               "EventSourceMappings": "disabled" if on_moto else "enabled", **(parameters or {})}
     out = deploy_stack(cloudformation, stack_name=f"{name_prefix}-pipeline", template_body=pipeline_template(),
                        parameters=params, poll_seconds=1)
-    title = {s: s.capitalize() for s in STAGES}
     return PipelineResources(
         payments_table=out["PaymentsTableName"], settlement_table=out["SettlementTableName"],
-        queues={s: out[f"{title[s]}QueueUrl"] for s in STAGES},
-        dead_letter_queues={s: out[f"{title[s]}DeadLetterQueueUrl"] for s in STAGES},
+        queues={q: out[f"{q.capitalize()}QueueUrl"] for q in QUEUES},
+        dead_letter_queues={q: out[f"{q.capitalize()}DeadLetterQueueUrl"] for q in QUEUES},
     )

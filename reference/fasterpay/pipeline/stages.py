@@ -1,14 +1,30 @@
-"""The pipeline's stages as Lambda handlers: an SQS event in, ``{"batchItemFailures": [...]}`` out.
+"""The pipeline's two handlers: five logical steps, two queue hops, exactly-once effects.
 
-Each stage reads a batch, handles each record on its own (a bad record never fails the others), sends its
-output with ``SendMessageBatch`` (up to 10 per call) and reports the records it could not finish. Every
-effect is exactly-once by key (status changes, ledger transfer ids, settlement entries), so a redelivered
-record is safe. The same handlers run on AWS (see ``lambdas.py``) and locally under
-:class:`~fasterpay.pipeline.runner.LocalRunner`.
+=============  =========================================================  ==========================
+handler        steps (in this order, per SQS batch of up to 10 messages)  durable work per payment
+=============  =========================================================  ==========================
+``accept``     **ingest** (parse, validate, tokenise the batch at once),  one TransactWriteItems
+               **authorise** (sanctions and fraud rules on tokens),       (ACCP + hold + duplicate
+               **route** (the rail), then the hold                        guards), or one PutItem (RJCT)
+``clear``      **clear** (the scheme, within its time limit),             one UpdateItem (ACSP), or one
+               **settle** (book the batch into its settlement cycle)      TransactWriteItems (release)
+=============  =========================================================  ==========================
 
-Ledger postings per payment: a hold ``<uetr>:hold`` (customer -> suspense) at authorisation, then either
-``<uetr>:clear`` (suspense -> the rail's settlement account, or the creditor for a book transfer) or
-``<uetr>:release`` (suspense -> customer) when the payment is rejected after the hold.
+Authorise and route decide in memory and their outcome is written in the same transaction as the hold,
+so there is no window in which a payment is held but not recorded, or recorded but not held. Each
+handler sends its output with ``SendMessageBatch`` (10 per call): accepted payments to the ``clear``
+queue, pacs.002-style answers (ACSP or RJCT, with the reason) to the ``answers`` queue for the sender.
+
+Exactly-once, step by step: every write is conditional on the prior status (see :mod:`.store`), so a
+redelivered record meets its own earlier write and answers as before; the answer itself is at least
+once (a crash after the write and before the send sends it again), and carries ``uetr`` and ``status``
+for the receiver to deduplicate. Handlers return ``{"batchItemFailures": [...]}``: one bad record never
+fails the others (Lambda's ``ReportBatchItemFailures``).
+
+Ports (all passed in, see :class:`PipelineContext`): the SQS and DynamoDB clients, the payment store, the
+settlement book, the vault, the scheme gateway, the routing and screening rules, a clock, the settlement
+cycle, and :class:`Telemetry`, through which tracing, metrics and (in the chaos runs only) crashes plug
+in at named steps (:data:`STEP_NAMES`).
 """
 
 from __future__ import annotations
@@ -16,54 +32,113 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import random
-import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from fasterpay.iso20022 import Pacs008Validator, build_pacs002
+from fasterpay.iso20022 import Pacs008Validator
 from fasterpay.iso20022.validation import currency_exponent
-from fasterpay.ledger import (
-    InsufficientFundsError,
-    Ledger,
-    Transfer,
-    TransferRefusedError,
-    UnknownAccountError,
-    no_crash,
-)
 
-from .gateway import SimulatedSchemeGateway
-from .model import CLEARING_TIME_LIMITS, Payment, PoisonMessageError, customer_account, to_minor_units
+from .gateway import SchemeAnswer, SchemeGateway
+from .model import Payment, PoisonMessageError, SimulatedCrash, to_minor_units
 from .routing import RoutingRules
 from .screening import FraudRules, SanctionsScreen, screening_form
-from .settlement import SettlementBook, settlement_account
-from .store import DynamoDbDuplicateDetector, StatusConflictError, StatusStore
+from .settlement import Entry, SettlementBook
+from .store import PaymentStore, StoredPayment, TransitionConflictError
 
 __all__ = [
-    "STAGES",
+    "HANDLERS",
+    "LOGICAL_STEPS",
+    "STEP_NAMES",
+    "Answer",
+    "FanOut",
+    "NoTelemetry",
     "PipelineContext",
-    "authorise_handler",
+    "Telemetry",
+    "accept_handler",
     "clear_handler",
-    "ingest_handler",
     "make_handlers",
-    "route_handler",
-    "settle_handler",
     "submission_body",
 ]
 
-#: Stages in order; each reads the queue of its own name and writes to the next one's.
-STAGES = ("ingest", "authorise", "route", "clear", "settle")
-_NEXT = {"ingest": "authorise", "authorise": "route", "route": "clear", "clear": "settle"}
+#: The five logical steps, as the diagram and the traces name them.
+LOGICAL_STEPS = ("ingest", "authorise", "route", "clear", "settle")
+#: The handlers, each reading the queue of its own name.
+HANDLERS = ("accept", "clear")
+#: Every named step boundary the handlers report to :meth:`Telemetry.step` (and chaos runs crash at).
+STEP_NAMES = (
+    "accept.validated",   # parsed, validated and tokenised; nothing written yet
+    "accept.recorded",    # every hold/reject of the batch written; nothing sent yet
+    "accept.forwarded",   # accepted payments sent to the clear queue; answers not sent yet
+    "accept.answered",    # answers sent; the invocation is about to return
+    "clear.submitted",    # the scheme answered; no decision written yet
+    "clear.decided",      # every decision (ACSP, ACSC, RJCT + release) written; nothing booked or sent
+    "clear.booked",       # the batch booked into its settlement cycle; answers not sent yet
+    "clear.answered",     # answers sent; the invocation is about to return
+)
+
+
+class Telemetry(Protocol):
+    """Where the handlers report steps: tracing and metrics in production; crash injection in chaos runs."""
+
+    def step(self, name: str) -> None:
+        """A named step boundary was reached (see :data:`STEP_NAMES`)."""
+        ...
+
+    def span(self, name: str, uetrs: Sequence[str]) -> Any:
+        """A context manager around a logical step's work for these payments."""
+        ...
+
+    def status(self, answer: Answer) -> None:
+        """A payment's status was written (or found written by an earlier delivery) and will be answered."""
+        ...
+
+
+class NoTelemetry:
+    """Telemetry that records nothing."""
+
+    def step(self, name: str) -> None:
+        """Nothing."""
+
+    def status(self, answer: Answer) -> None:
+        """Nothing."""
+
+    @contextmanager
+    def span(self, name: str, uetrs: Sequence[str]) -> Iterator[None]:
+        """Nothing."""
+        yield None
+
+
+class FanOut:
+    """Several telemetries as one (tracing and metrics, and in a chaos run the crash injector last).
+
+    Examples:
+        >>> FanOut(NoTelemetry(), NoTelemetry()).step("accept.recorded")
+    """
+
+    def __init__(self, *telemetries: Telemetry) -> None:
+        self.telemetries = telemetries
+
+    def step(self, name: str) -> None:
+        for t in self.telemetries:
+            t.step(name)
+
+    def status(self, answer: Answer) -> None:
+        for t in self.telemetries:
+            t.status(answer)
+
+    @contextmanager
+    def span(self, name: str, uetrs: Sequence[str]) -> Iterator[None]:
+        with ExitStack() as stack:
+            for t in self.telemetries:
+                stack.enter_context(t.span(name, uetrs))
+            yield None
 
 
 def submission_body(xml: bytes, submission_id: str) -> str:
-    """The ingest queue body: the channel's submission id and the raw message (base64: any bytes survive).
+    """The accept queue body: the channel's submission id and the raw message (base64: any bytes survive).
 
     Examples:
         >>> json.loads(submission_body(b"<x/>", "sub-1"))["submission_id"]
@@ -72,330 +147,422 @@ def submission_body(xml: bytes, submission_id: str) -> str:
     return json.dumps({"submission_id": submission_id, "xml": base64.b64encode(xml).decode()})
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The status report for one transaction, as the sender reads it from the answers queue.
+
+    The fields are those of a pacs.002 ``TxInfAndSts``: ``OrgnlUETR``, ``OrgnlEndToEndId``, ``OrgnlMsgId``,
+    ``TxSts`` (ACSP, ACSC or RJCT) and ``StsRsnInf/Rsn/Cd``. A redelivery may send the same answer twice;
+    the receiver deduplicates on (``uetr``, ``status``), and a payment never gets two different final answers.
+    """
+
+    submission_id: str
+    msg_id: str
+    end_to_end_id: str
+    uetr: str
+    status: str
+    reason: str | None = None
+
+    def to_json(self) -> str:
+        """The queue body."""
+        return json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, body: str) -> Answer:
+        """Parse a queue body."""
+        return cls(**json.loads(body))
+
+
+class _NoDuplicateCheck:
+    """Duplicates are refused by the hold transaction itself, not by a read before it."""
+
+    def seen_message(self, msg_id: str) -> bool:
+        return False
+
+    def seen_end_to_end(self, end_to_end_id: str) -> bool:
+        return False
+
+
+def _sequential(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    return [fn(item) for item in items]
+
+
 @dataclass
 class PipelineContext:
-    """Everything the handlers use, wired in one place (clients, tables, rules, clock, simulated scheme)."""
+    """The production ports, wired once by :func:`fasterpay.pipeline.bootstrap.bootstrap`."""
 
     sqs: Any
-    dynamodb: Any
-    vault: Any
-    ledger: Ledger
-    statuses: StatusStore
+    store: PaymentStore
     book: SettlementBook
-    queues: Mapping[str, str]
+    vault: Any  # fasterpay.vault.Vault: tokenize_batch
+    gateway: SchemeGateway
+    queues: Mapping[str, str]  # "accept", "clear", "answers" -> queue URL
     routing: RoutingRules
     screen: SanctionsScreen
-    gateway: SimulatedSchemeGateway
     clock: Callable[[], float]
-    tenant: str = "bank-a"
+    cycle: Callable[[], str]
+    telemetry: Telemetry = field(default_factory=NoTelemetry)
     fraud: FraudRules = field(default_factory=FraudRules)
-    cycle: Callable[[], str] = lambda: "C0001"
-    crash: Callable[[str], None] = no_crash
+    tenant: str = "bank-a"
     max_message_bytes: int = 100_000
-    observer: Any = None  # a FaultInjector: its span() measures modelled time per record
-    timings: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
-    hop_rng: random.Random = field(default_factory=lambda: random.Random(0))
-
-    @contextmanager
-    def span(self) -> Iterator[Any]:
-        """The modelled-time span of one record (a no-op without an observer)."""
-        if self.observer is None:
-            yield None
-        else:
-            with self.observer.span() as opened:
-                yield opened
+    #: How the per-payment writes of a batch run: one after another (the default, and on moto), or
+    #: concurrently on a thread pool (``fasterpay.pipeline.bootstrap.thread_pool``) on AWS.
+    parallel: Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]] = _sequential
 
 
 class _Batch:
-    """One handler invocation: per-record outcomes and batched sends to the next queue."""
+    """One handler invocation: per-record outcomes, and batched sends."""
 
-    def __init__(self, ctx: PipelineContext, stage: str) -> None:
+    def __init__(self, ctx: PipelineContext, records: Sequence[Mapping[str, Any]]) -> None:
         self.ctx = ctx
-        self.stage = stage
-        self.failures: list[str] = []
-        self.outgoing: list[tuple[str, str]] = []  # (source message id, body)
-        self.spans: dict[str, list[str]] = defaultdict(list)  # source message id -> uetrs it timed
+        self.records = list(records)
+        self.failed: dict[str, str] = {}  # message id -> reason
+        self.forward: list[tuple[str, str]] = []  # (source message id, body)
+        self.answers: list[tuple[str, str]] = []
 
     def fail(self, record: Mapping[str, Any], reason: str) -> None:
-        message_id = record["messageId"]
-        self.failures.append(message_id)
-        count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        try:
-            self.ctx.statuses.record_failure(self.stage, message_id, reason, count)
-        except Exception:  # noqa: BLE001 - the failure is reported either way
-            pass
+        self.failed.setdefault(record["messageId"], reason)
 
-    def send(self, record: Mapping[str, Any], body: str) -> None:
-        self.outgoing.append((record["messageId"], body))
+    def answer(self, record: Mapping[str, Any], answer: Answer) -> None:
+        self.answers.append((record["messageId"], answer.to_json()))
+        self.ctx.telemetry.status(answer)
 
-    def flush(self) -> dict[str, Any]:
-        target = _NEXT.get(self.stage)
-        if target and self.outgoing:
-            with self.ctx.span() as flush_span:
-                failed_sources = self._send_batches(self.ctx.queues[target])
-            if flush_span is not None:  # every record waited for its batch's send
-                for source, uetrs in self.spans.items():
-                    for uetr in uetrs:
-                        stage_times = self.ctx.timings[uetr]
-                        stage_times[self.stage] = stage_times.get(self.stage, 0.0) + flush_span.modelled_seconds
-            for source in failed_sources:
-                if source not in self.failures:
-                    self.failures.append(source)
-        return {"batchItemFailures": [{"itemIdentifier": m} for m in dict.fromkeys(self.failures)]}
-
-    def _send_batches(self, queue_url: str) -> set[str]:
-        failed: set[str] = set()
-        for start in range(0, len(self.outgoing), 10):
-            chunk = self.outgoing[start:start + 10]
+    def send(self, queue: str, outgoing: list[tuple[str, str]]) -> None:
+        """SendMessageBatch, 10 per call; a record whose message did not go out fails (and comes back)."""
+        sendable = [(source, body) for source, body in outgoing if source not in self.failed]
+        for start in range(0, len(sendable), 10):
+            chunk = sendable[start:start + 10]
             entries = [{"Id": str(n), "MessageBody": body} for n, (_, body) in enumerate(chunk)]
             try:
-                answer = self.ctx.sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            except Exception:  # noqa: BLE001 - the whole chunk is retried through its sources
-                failed.update(source for source, _ in chunk)
+                answer = self.ctx.sqs.send_message_batch(QueueUrl=self.ctx.queues[queue], Entries=entries)
+            except Exception as exc:  # noqa: BLE001 - the sources are redelivered and send again
+                for source, _ in chunk:
+                    self.failed.setdefault(source, f"send to {queue}: {type(exc).__name__}")
                 continue
             for bad in answer.get("Failed", []):
-                failed.add(chunk[int(bad["Id"])][0])
-        return failed
+                self.failed.setdefault(chunk[int(bad["Id"])][0], f"send to {queue}: {bad.get('Code')}")
 
-    def timed(self, record: Mapping[str, Any], uetr: str, seconds: float | None, wall: float) -> None:
-        times = self.ctx.timings[uetr]
-        times[f"{self.stage}_wall"] = times.get(f"{self.stage}_wall", 0.0) + wall
-        if seconds is None or self.ctx.observer is None:
-            return
-        times[self.stage] = times.get(self.stage, 0.0) + seconds
-        if self.stage != "ingest":
-            hop = self.ctx.observer.latency.for_call("sqs", "ReceiveMessage").sample(self.ctx.hop_rng)
-            self.ctx.timings[uetr][f"{self.stage}_hop"] = hop
-        self.spans[record["messageId"]].append(uetr)
+    def result(self) -> dict[str, Any]:
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in self.failed]}
 
 
-def _run(ctx: PipelineContext, stage: str, event: Mapping[str, Any],
-         one: Callable[[_Batch, Mapping[str, Any]], list[str]]) -> dict[str, Any]:
-    batch = _Batch(ctx, stage)
-    for record in event.get("Records", []):
-        try:
-            started = time.perf_counter()
-            with ctx.span() as span:
-                uetrs = one(batch, record)
-            wall = time.perf_counter() - started
-            for uetr in uetrs:
-                batch.timed(record, uetr, span.modelled_seconds if span is not None else None, wall)
-        except PoisonMessageError as exc:
-            batch.fail(record, f"poison: {exc}")
-        except TransferRefusedError as exc:
-            batch.fail(record, f"ledger refused: {exc}")
-        except Exception as exc:  # noqa: BLE001 - throttles, timeouts: retried by redelivery
-            batch.fail(record, f"{type(exc).__name__}: {exc}")
-    return batch.flush()
+def _record_failure(ctx: PipelineContext, queue: str, record: Mapping[str, Any], reason: str) -> None:
+    count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+    try:
+        ctx.store.record_failure(queue, record["messageId"], reason, count)
+    except Exception:  # noqa: BLE001 - the failure is reported to Lambda either way
+        pass
 
 
-# -- ingest ---------------------------------------------------------------------------------------------
-def _ingest_one(batch: _Batch, record: Mapping[str, Any]) -> list[str]:
-    ctx = batch.ctx
+# -- accept: ingest, authorise, route, hold -------------------------------------------------------------
+@dataclass
+class _Candidate:
+    record: Mapping[str, Any]
+    submission_id: str
+    msg_id: str
+    index: int
+    first_of_message: bool
+    tx: Any
+    scheme: str
+    uetr: str
+    payment: Payment | None = None
+    decision: str | None = None  # None: hold; else the RJCT reason decided in memory
+
+
+def _envelope(record: Mapping[str, Any]) -> tuple[str, bytes]:
     try:
         envelope = json.loads(record["body"])
         submission_id = str(envelope["submission_id"])
         xml = base64.b64decode(envelope["xml"], validate=True)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise PoisonMessageError(f"not an ingest envelope ({type(exc).__name__})") from None
-    validator = Pacs008Validator(
-        duplicates=DynamoDbDuplicateDetector(ctx.dynamodb, ctx.statuses.table, owner=submission_id),
-        max_message_bytes=ctx.max_message_bytes)
-    report = validator.validate(xml)
+        raise PoisonMessageError(f"not an accept envelope ({type(exc).__name__})") from None
+    if not submission_id or len(submission_id) > 200:
+        raise PoisonMessageError("submission_id must be 1 to 200 characters")
+    return submission_id, xml
+
+
+def _ingest(batch: _Batch) -> list[_Candidate]:
+    """Parse and validate every message; refuse bad ones with their reason; return the candidates."""
+    ctx = batch.ctx
+    validator = Pacs008Validator(duplicates=_NoDuplicateCheck(), max_message_bytes=ctx.max_message_bytes)
+    candidates: list[_Candidate] = []
     now = ctx.clock()
-    accepted: list[str] = []
-    for outcome in report.transactions:
-        tx = outcome.transaction
-        if not outcome.accepted or tx is None:
+    for record in batch.records:
+        try:
+            submission_id, xml = _envelope(record)
+        except PoisonMessageError as exc:
+            batch.fail(record, f"poison: {exc}")
             continue
-        uetr = tx.uetr or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{report.msg_id}/{tx.end_to_end_id}"))
-        payment = _tokenised(ctx, tx, outcome.scheme or "", report.msg_id or "", uetr, now)
-        ctx.statuses.accept(payment, at=now)  # False on a redelivery: send again, downstream is idempotent
-        batch.send(record, payment.to_json())
-        accepted.append(uetr)
-    if report.rejections:
-        created = datetime.fromtimestamp(now, UTC)
-        answer = build_pacs002(report.to_pacs002(f"STS-{submission_id}"[:35], created))
-        ctx.statuses.record_rejection(submission_id, answer, [r.reason.value for r in report.rejections], at=now)
-    ctx.crash("ingested")
-    return accepted
+        try:
+            report = validator.validate(xml)
+        except Exception as exc:  # noqa: BLE001 - a validator bug must not send a payment to the DLQ
+            report = None
+            reason_text = f"FF01 ({type(exc).__name__})"
+        if report is None:
+            batch.answer(record, Answer(submission_id, "", "", "", "RJCT", reason_text[:4]))
+            continue
+        msg_id = report.msg_id or ""
+        first = True
+        for outcome in report.transactions or ():
+            tx = outcome.transaction
+            if not outcome.accepted or tx is None:
+                reason = str(outcome.reason or "FF01")
+                try:
+                    ctx.store.record_ingest_rejection(submission_id, outcome.index, [reason],
+                                                      end_to_end_id=outcome.end_to_end_id, at=now)
+                except Exception as exc:  # noqa: BLE001 - retried by redelivery
+                    batch.fail(record, f"{type(exc).__name__}: {exc}")
+                batch.answer(record, Answer(submission_id, msg_id, outcome.end_to_end_id or "",
+                                            outcome.uetr or "", "RJCT", reason))
+                continue
+            uetr = tx.uetr or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{msg_id}/{tx.end_to_end_id}"))
+            candidates.append(_Candidate(record, submission_id, msg_id, outcome.index, first, tx,
+                                         outcome.scheme or "", uetr))
+            first = False
+        if not report.transactions:  # the whole message was refused (group level)
+            reason = str(report.reason_codes[0]) if report.reason_codes else "FF01"
+            try:
+                ctx.store.record_ingest_rejection(submission_id, 0, [reason], end_to_end_id=None, at=now)
+            except Exception as exc:  # noqa: BLE001 - retried by redelivery
+                batch.fail(record, f"{type(exc).__name__}: {exc}")
+            batch.answer(record, Answer(submission_id, msg_id, "", "", "RJCT", reason))
+    return [c for c in candidates if c.record["messageId"] not in batch.failed]
+
+
+def _tokenise(batch: _Batch, candidates: list[_Candidate]) -> None:
+    """Tokenise every account identifier and name of the batch in one vault call, then build payments."""
+    ctx = batch.ctx
+    requests: list[tuple[str, str, str]] = []
+    for c in candidates:
+        subject = f"pay:{c.uetr}"
+        for acct in (c.tx.debtor_account, c.tx.creditor_account):
+            value, cls = (acct.iban, "iban") if acct.iban else (acct.other_id, "account_number")
+            requests.append((str(value), cls, subject))
+        requests.append((screening_form(c.tx.debtor.name), "name", subject))
+        requests.append((screening_form(c.tx.creditor.name), "name", subject))
+    tokens = ctx.vault.tokenize_batch(requests, tenant=ctx.tenant, deterministic=True) if requests else []
+    now = ctx.clock()
+    for n, c in enumerate(candidates):
+        dacct, cacct, dname, cname = tokens[4 * n:4 * n + 4]
+        exponent = currency_exponent(c.tx.currency)
+        if exponent is None:  # the validator accepted it, so this is a bug: fail loudly, never guess
+            raise PoisonMessageError(f"no ISO 4217 exponent for {c.tx.currency}")
+        c.payment = Payment(
+            uetr=c.uetr, end_to_end_id=c.tx.end_to_end_id, msg_id=c.msg_id, scheme=c.scheme,
+            amount_minor=to_minor_units(c.tx.amount, exponent), currency=c.tx.currency, exponent=exponent,
+            debtor_account_token=dacct, creditor_account_token=cacct, debtor_name_token=dname,
+            creditor_name_token=cname, debtor_agent=_agent_id(c.tx.debtor_agent),
+            creditor_agent=_agent_id(c.tx.creditor_agent), accepted_at=now, submission_id=c.submission_id,
+        )
 
 
 def _agent_id(agent: Any) -> str:
-    if agent.bic:
-        return str(agent.bic)
-    return f"GBDSC:{agent.member_id}"
+    return str(agent.bic) if agent.bic else f"GBDSC:{agent.member_id}"
 
 
-def _tokenised(ctx: PipelineContext, tx: Any, scheme: str, msg_id: str, uetr: str, now: float) -> Payment:
-    vault, tenant, subject = ctx.vault, ctx.tenant, f"pay:{uetr}"
-
-    def account(acct: Any) -> str:
-        value, cls = (acct.iban, "iban") if acct.iban else (acct.other_id, "account_number")
-        return str(vault.tokenize(value, cls, tenant=tenant, subject=subject, deterministic=True))
-
-    def name(party: Any) -> str:
-        return str(vault.tokenize(screening_form(party.name), "name", tenant=tenant, subject=subject,
-                                  deterministic=True))
-
-    exponent = currency_exponent(tx.currency)
-    assert exponent is not None  # the validator accepted the currency
-    return Payment(
-        uetr=uetr, end_to_end_id=tx.end_to_end_id, msg_id=msg_id, scheme=scheme,
-        amount_minor=to_minor_units(tx.amount, exponent), currency=tx.currency, exponent=exponent,
-        debtor_account_token=account(tx.debtor_account), creditor_account_token=account(tx.creditor_account),
-        debtor_name_token=name(tx.debtor), creditor_name_token=name(tx.creditor),
-        debtor_agent=_agent_id(tx.debtor_agent), creditor_agent=_agent_id(tx.creditor_agent), accepted_at=now,
-    )
-
-
-# -- authorisation --------------------------------------------------------------------------------------
-def _reject(ctx: PipelineContext, payment: Payment, reason: str, *, release: bool) -> None:
-    if release:
-        ctx.ledger.transfer(Transfer(f"{payment.uetr}:release", payment.suspense_account,
-                                     payment.debtor_ledger_account, payment.amount_minor, payment.currency))
-    try:
-        ctx.statuses.advance(payment.uetr, "RJCT", at=ctx.clock(), reason=reason)
-    except StatusConflictError:
-        pass  # already rejected (or settled) by an earlier delivery
-
-
-def _authorise_one(batch: _Batch, record: Mapping[str, Any]) -> list[str]:
+def _authorise_and_route(batch: _Batch, candidates: list[_Candidate]) -> None:
+    """Sanctions and fraud on tokens, then the rail: decided in memory, written with the hold."""
     ctx = batch.ctx
-    payment = Payment.from_json(record["body"])
-    if ctx.screen.hit(payment):
-        _reject(ctx, payment, "RR04", release=False)  # regulatory reason: sanctions list hit
-        return [payment.uetr]
-    fraud = ctx.fraud.check(payment)
-    if fraud is not None:
-        _reject(ctx, payment, ctx.fraud.reason, release=False)
-        return [payment.uetr]
-    try:
-        ctx.ledger.transfer(Transfer(f"{payment.uetr}:hold", payment.debtor_ledger_account,
-                                     payment.suspense_account, payment.amount_minor, payment.currency))
-    except InsufficientFundsError:
-        _reject(ctx, payment, "AM04", release=False)
-        return [payment.uetr]
-    except UnknownAccountError:
-        _reject(ctx, payment, "AC01", release=False)
-        return [payment.uetr]
-    ctx.crash("held")
-    try:
-        ctx.statuses.advance(payment.uetr, "ACCP", at=ctx.clock())
-    except StatusConflictError:
-        return []  # moved on already (a late redelivery): nothing to send
-    batch.send(record, payment.to_json())
-    return [payment.uetr]
-
-
-# -- routing --------------------------------------------------------------------------------------------
-def _route_one(batch: _Batch, record: Mapping[str, Any]) -> list[str]:
-    ctx = batch.ctx
-    payment = Payment.from_json(record["body"])
-    route = ctx.routing.route(payment)
-    if route.rail is None:
-        _reject(ctx, payment, route.reason or ctx.routing.unroutable_reason, release=True)
-        return [payment.uetr]
-    batch.send(record, payment.routed(route.rail).to_json())
-    return [payment.uetr]
-
-
-# -- clearing -------------------------------------------------------------------------------------------
-def _clear_one(batch: _Batch, record: Mapping[str, Any]) -> list[str]:
-    ctx = batch.ctx
-    payment = Payment.from_json(record["body"])
-    if not payment.rail:
-        raise PoisonMessageError("a clearing message without a rail: route it first")
-    rail = ctx.routing.rails[payment.rail]
-    limit = CLEARING_TIME_LIMITS.get(payment.rail, rail.time_limit_seconds)
-    if payment.rail == "internal":
-        credit = customer_account(payment.creditor_account_token)
-        try:
-            ctx.ledger.account(credit)
-            proposal = "accepted"
-        except UnknownAccountError:
-            proposal = "rejected:AC01"
-    else:
-        credit = settlement_account(payment.rail, payment.currency)
-        started = ctx.clock()
-        answer = ctx.gateway.submit(payment, time_limit=limit)
-        answered_at = started + answer.seconds  # modelled: the clock is never slept on
-        if answer.accepted and answered_at <= started + limit:
-            proposal = "accepted"
-        elif answer.reason == "timeout" or answered_at > started + limit:
-            proposal = f"timeout:{rail.timeout_reason}"
+    for c in candidates:
+        payment = c.payment
+        assert payment is not None
+        if ctx.screen.hit(payment):
+            c.decision = "RR04"  # regulatory reason: sanctions list hit
+        elif ctx.fraud.check(payment) is not None:
+            c.decision = ctx.fraud.reason
         else:
-            proposal = f"rejected:{answer.reason}"
-    decision = ctx.statuses.decide(payment.uetr, proposal)  # the first decision stands, for ever
-    ctx.crash("decided")
-    if decision != "accepted":
-        _reject(ctx, payment, decision.split(":", 1)[1], release=True)
-        return [payment.uetr]
-    ctx.ledger.transfer(Transfer(f"{payment.uetr}:clear", payment.suspense_account, credit,
-                                 payment.amount_minor, payment.currency))
-    ctx.crash("cleared")
-    try:
-        ctx.statuses.advance(payment.uetr, "ACSP", at=ctx.clock(), rail=payment.rail)
-    except StatusConflictError:
-        return []
-    batch.send(record, payment.to_json())
-    return [payment.uetr]
+            route = ctx.routing.route(payment)
+            if route.rail is None:
+                c.decision = route.reason or ctx.routing.unroutable_reason
+            else:
+                c.payment = Payment(**{**payment.__dict__, "rail": route.rail})
 
 
-# -- settlement -----------------------------------------------------------------------------------------
-def _settle_one(batch: _Batch, record: Mapping[str, Any]) -> list[str]:
-    ctx = batch.ctx
-    payment = Payment.from_json(record["body"])
-    ctx.book.record(ctx.cycle(), payment)
-    return []
+def _answer_stored(batch: _Batch, c: _Candidate, stored: StoredPayment) -> None:
+    payment = c.payment
+    assert payment is not None
+    status = stored.status
+    if status == "ACCP":  # held by an earlier delivery whose send did not go out: forward again
+        batch.forward.append((c.record["messageId"], Payment(**{**payment.__dict__, "rail": stored.rail}).to_json()))
+        return
+    batch.answer(c.record, Answer(payment.submission_id, payment.msg_id, payment.end_to_end_id, payment.uetr,
+                                  status, stored.reason))
 
 
-def ingest_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """Parse, validate, tokenise, record (ACTC) or reject with a pacs.002 (RJCT); send to authorisation.
+def _write_one(batch: _Batch, c: _Candidate) -> None:
+    ctx, payment, now = batch.ctx, c.payment, batch.ctx.clock()
+    assert payment is not None
+    answer = Answer(payment.submission_id, payment.msg_id, payment.end_to_end_id, payment.uetr, "RJCT")
+    with ctx.telemetry.span("authorise", [payment.uetr]):
+        if c.decision is not None:
+            stored = ctx.store.reject(payment, c.decision, at=now)
+            _answer_stored(batch, c, stored)
+            return
+        outcome = ctx.store.hold(payment, first_of_message=c.first_of_message, at=now)
+    if outcome.kind == "held":
+        batch.forward.append((c.record["messageId"], payment.to_json()))
+        ctx.telemetry.status(Answer(payment.submission_id, payment.msg_id, payment.end_to_end_id, payment.uetr, "ACCP"))
+    elif outcome.kind == "redelivery":
+        assert outcome.stored is not None
+        _answer_stored(batch, c, outcome.stored)
+    elif outcome.kind == "duplicate":
+        ctx.store.record_ingest_rejection(payment.submission_id, c.index, [str(outcome.reason)],
+                                          end_to_end_id=payment.end_to_end_id, at=now)
+        batch.answer(c.record, Answer(**{**answer.__dict__, "reason": outcome.reason}))
+    else:  # refused by the ledger: AM04, AC01, AM03
+        stored = ctx.store.reject(payment, str(outcome.reason), at=now)
+        _answer_stored(batch, c, stored)
+
+
+def accept_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """Ingest, authorise and route a batch of submissions; hold or refuse each payment; forward or answer.
 
     Examples:
-        >>> ingest_handler(ctx, {"Records": []})  # doctest: +SKIP
+        >>> accept_handler(ctx, {"Records": []})  # doctest: +SKIP
         {'batchItemFailures': []}
     """
-    return _run(ctx, "ingest", event, _ingest_one)
+    batch = _Batch(ctx, event.get("Records", []))
+    uetrs: list[str] = []
+    try:
+        with ctx.telemetry.span("ingest", uetrs):
+            candidates = _ingest(batch)
+            uetrs.extend(c.uetr for c in candidates)
+            if candidates:
+                _tokenise(batch, candidates)
+    except SimulatedCrash:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the vault is down or throttled: the whole batch comes back
+        for record in batch.records:
+            batch.fail(record, f"ingest: {type(exc).__name__}: {exc}")
+        candidates = []
+    with ctx.telemetry.span("route", uetrs):
+        _authorise_and_route(batch, candidates)
+    ctx.telemetry.step("accept.validated")
+
+    def write(c: _Candidate) -> None:
+        try:
+            _write_one(batch, c)
+        except (PoisonMessageError, TransitionConflictError) as exc:
+            batch.fail(c.record, f"{type(exc).__name__}: {exc}")
+        except SimulatedCrash:
+            raise
+        except Exception as exc:  # noqa: BLE001 - throttles, timeouts: retried by redelivery
+            batch.fail(c.record, f"{type(exc).__name__}: {exc}")
+
+    ctx.parallel(write, candidates)
+    ctx.telemetry.step("accept.recorded")
+    batch.send("clear", batch.forward)
+    ctx.telemetry.step("accept.forwarded")
+    batch.send("answers", batch.answers)
+    ctx.telemetry.step("accept.answered")
+    for record in batch.records:
+        if record["messageId"] in batch.failed:
+            _record_failure(ctx, "accept", record, batch.failed[record["messageId"]])
+    return batch.result()
 
 
-def authorise_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """Sanctions screening (tokens), fraud rules, funds hold on the ledger (ACCP); send to routing."""
-    return _run(ctx, "authorise", event, _authorise_one)
-
-
-def route_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """Choose the rail from the routing rules, or reject and release the hold."""
-    return _run(ctx, "route", event, _route_one)
+# -- clear: the scheme, the decision, the settlement booking ----------------------------------------------
+def _clear_one(batch: _Batch, record: Mapping[str, Any], payment: Payment, answer: SchemeAnswer | None,
+               limit: float, booked: dict[str, list[Entry]]) -> None:
+    ctx, now = batch.ctx, batch.ctx.clock()
+    rail = ctx.routing.rails.get(payment.rail)
+    with ctx.telemetry.span("clear", [payment.uetr]):
+        try:
+            if payment.rail == "internal":
+                try:
+                    stored = ctx.store.book_transfer(payment, at=now)
+                except LookupError:
+                    stored = ctx.store.release(payment, "AC01", at=now)  # creditor account unknown here
+            elif answer is not None and answer.accepted and answer.seconds <= limit:
+                stored = ctx.store.clear(payment, cycle=ctx.cycle(), at=now)
+            else:
+                timed_out = answer is None or answer.reason == "timeout" or answer.seconds > limit
+                reason = (rail.timeout_reason if rail else "AB06") if timed_out else str(answer.reason)
+                stored = ctx.store.release(payment, reason, at=now)
+        except TransitionConflictError as exc:
+            if exc.current is None:
+                raise
+            stored = exc.current  # decided by an earlier delivery: the first decision stands
+    if stored.status == "ACSP" and stored.cycle:
+        booked.setdefault(stored.cycle, []).append(
+            Entry(stored.uetr, stored.amount_minor, stored.currency, stored.rail, stored.creditor_agent))
+    batch.answer(record, Answer(payment.submission_id, payment.msg_id, payment.end_to_end_id, payment.uetr,
+                                stored.status, stored.reason))
 
 
 def clear_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """Submit to the (simulated) scheme within its time limit; post the clearing once (ACSP) or release."""
-    return _run(ctx, "clear", event, _clear_one)
+    """Submit a batch to the scheme; decide each payment once (ACSP, ACSC or RJCT + release); book; answer.
+
+    Examples:
+        >>> clear_handler(ctx, {"Records": []})  # doctest: +SKIP
+        {'batchItemFailures': []}
+    """
+    batch = _Batch(ctx, event.get("Records", []))
+    work: list[tuple[Mapping[str, Any], Payment]] = []
+    for record in batch.records:
+        try:
+            payment = Payment.from_json(record["body"])
+            if not payment.rail or payment.rail not in ctx.routing.rails:
+                raise PoisonMessageError(f"unknown rail {payment.rail!r}: route it first")
+            work.append((record, payment))
+        except PoisonMessageError as exc:
+            batch.fail(record, f"poison: {exc}")
+    external = [(r, p) for r, p in work if p.rail != "internal"]
+    limits = {p.uetr: float(ctx.routing.rails[p.rail].time_limit_seconds) for _, p in work}
+    answers: dict[str, SchemeAnswer] = {}
+    if external:
+        try:
+            with ctx.telemetry.span("scheme", [p.uetr for _, p in external]):
+                got = ctx.gateway.submit([p for _, p in external], time_limits=[limits[p.uetr] for _, p in external])
+            answers = {p.uetr: a for (_, p), a in zip(external, got, strict=True)}
+        except SimulatedCrash:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the gateway itself failed: retry the batch later
+            for record, _ in external:
+                batch.fail(record, f"scheme gateway: {type(exc).__name__}: {exc}")
+            work = [(r, p) for r, p in work if p.rail == "internal"]
+    ctx.telemetry.step("clear.submitted")
+    booked: dict[str, list[Entry]] = {}
+
+    def decide(item: tuple[Mapping[str, Any], Payment]) -> None:
+        record, payment = item
+        try:
+            _clear_one(batch, record, payment, answers.get(payment.uetr), limits[payment.uetr], booked)
+        except SimulatedCrash:
+            raise
+        except Exception as exc:  # noqa: BLE001 - throttles, timeouts: retried by redelivery
+            batch.fail(record, f"{type(exc).__name__}: {exc}")
+
+    ctx.parallel(decide, work)
+    ctx.telemetry.step("clear.decided")
+    with ctx.telemetry.span("settle", [e.uetr for entries in booked.values() for e in entries]):
+        for cycle, entries in sorted(booked.items()):
+            try:
+                ctx.book.record_batch(cycle, entries)
+            except Exception as exc:  # noqa: BLE001 - unbooked payments must come back: fail them
+                uetrs = {e.uetr for e in entries}
+                for record, payment in work:
+                    if payment.uetr in uetrs:
+                        batch.fail(record, f"settlement booking: {type(exc).__name__}")
+    ctx.telemetry.step("clear.booked")
+    batch.send("answers", batch.answers)
+    ctx.telemetry.step("clear.answered")
+    for record in batch.records:
+        if record["messageId"] in batch.failed:
+            _record_failure(ctx, "clear", record, batch.failed[record["messageId"]])
+    return batch.result()
 
 
-def settle_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """Book each cleared payment into the open settlement cycle."""
-    return _run(ctx, "settle", event, _settle_one)
-
-
-_HANDLERS = {"ingest": ingest_handler, "authorise": authorise_handler, "route": route_handler,
-             "clear": clear_handler, "settle": settle_handler}
+_HANDLERS = {"accept": accept_handler, "clear": clear_handler}
 
 
 def make_handlers(ctx: PipelineContext) -> dict[str, Callable[[Mapping[str, Any], Any], dict[str, Any]]]:
-    """Handlers bound to ``ctx``, with Lambda's ``(event, context)`` signature, by stage name.
+    """Handlers bound to ``ctx``, with Lambda's ``(event, context)`` signature, by queue name.
 
     Examples:
         >>> handlers = make_handlers(ctx)  # doctest: +SKIP
-        >>> handlers["ingest"]({"Records": []}, None)  # doctest: +SKIP
+        >>> handlers["accept"]({"Records": []}, None)  # doctest: +SKIP
         {'batchItemFailures': []}
     """
-    return {stage: (lambda event, context=None, _h=handler: _h(ctx, event, context))
-            for stage, handler in _HANDLERS.items()}
-
-
-def amount_of(payment: Payment) -> Decimal:
-    """A payment's amount in major units."""
-    return Decimal(payment.amount_minor).scaleb(-payment.exponent)
+    return {name: (lambda event, context=None, _h=handler: _h(ctx, event, context))
+            for name, handler in _HANDLERS.items()}

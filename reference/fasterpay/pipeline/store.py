@@ -1,243 +1,365 @@
-"""The pipeline's own state in DynamoDB: payment statuses, duplicate checks and a failure log.
+"""The pipeline's durable state: one payment item per payment, written by conditional transitions only.
 
-One table (partition key ``pk``) holds three kinds of item:
+Tables (both from the templates):
 
-* ``PAY#<uetr>``: a payment's status, its history of status changes and the clearing decision. Every
-  change is a conditional update, so a redelivered message can never move a status backwards or twice.
-* ``DUP#MSG#<MsgId>`` and ``DUP#E2E#<EndToEndId>``: duplicate checks, one conditional put each.
-* ``FAIL#<stage>#<messageId>``: why a queue message failed, kept for the dead-letter queue's readers.
+* the **payments table** (partition key ``pk``): ``PAY#<uetr>`` the payment, its status and its hold (the
+  payment item is the journal entry of its own hold: see :func:`~.model.inflight_account`);
+  ``MSG#<MsgId>`` and ``E2E#<EndToEndId>`` duplicate guards; ``REJ#<submission>#<n>`` a transaction
+  refused at ingest; ``FAIL#<queue>#<messageId>`` why a queue message failed; and the settlement items
+  of :mod:`.settlement`;
+* the **ledger table** of :mod:`fasterpay.ledger` (``ACCT#``, ``BAL#``, ``TRANSFER#``): customer balances.
+
+Every status change is a conditional write from an expected prior state, so a redelivered message can
+never move a status backwards or apply an effect twice:
+
+=========================  ===============================================================  =========
+transition                 the write (one call)                                            condition
+=========================  ===============================================================  =========
+(new) -> ACCP, hold        TransactWriteItems: put PAY, debit the customer, put E2E (+MSG)  all new
+(new) -> RJCT              PutItem PAY                                                     new
+ACCP -> ACSP (cycle C)     UpdateItem PAY                                                  ACCP
+ACCP -> ACSC (book)        TransactWriteItems: PAY, credit creditor, debit inflight         ACCP
+ACCP -> RJCT, release      TransactWriteItems: PAY, credit the customer back                ACCP
+=========================  ===============================================================  =========
+
+A write whose condition fails returns the stored item (``ReturnValuesOnConditionCheckFailure``), so the
+caller learns in the same call whether it met its own earlier write (a redelivery: answer as before) or
+another outcome (the first outcome stands). ACSC of a cleared payment is not a write per payment: its
+settlement cycle's record says so (see :mod:`.settlement`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fasterpay.iso20022 import TransactionStatus
-
-from .model import Payment
+from .model import Payment, inflight_account
 
 __all__ = [
-    "DynamoDbDuplicateDetector",
-    "PaymentStatus",
-    "StatusConflictError",
-    "StatusStore",
+    "FINAL_STATUSES",
+    "HoldOutcome",
+    "PaymentStore",
+    "StoredPayment",
+    "TransitionConflictError",
 ]
 
-#: Which status may follow which (RJCT is terminal, ACSC is terminal).
-_PREDECESSORS: dict[str, tuple[str, ...]] = {
-    "ACTC": (),
-    "ACCP": ("ACTC",),
-    "ACSP": ("ACCP",),
-    "ACSC": ("ACSP",),
-    "RJCT": ("ACTC", "ACCP"),
-}
+#: Statuses a payment can rest in. ACSP is final for the sender's answer; ACSC follows at settlement.
+FINAL_STATUSES = frozenset({"ACSC", "RJCT"})
+_CCF = "ConditionalCheckFailed"
 
 
-class StatusConflictError(Exception):
-    """A status change is not allowed from the payment's current status; nothing was written.
+class TransitionConflictError(Exception):
+    """The payment is not in the status this transition starts from; nothing was written.
 
-    A redelivered message that finds its change already made is not a conflict; this error means the
-    payment moved on another way (for example it was rejected), so drop the message.
+    ``current`` is the stored payment: a redelivery finds its own earlier outcome there.
     """
+
+    def __init__(self, message: str, current: StoredPayment | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+@dataclass(frozen=True)
+class StoredPayment:
+    """A payment item as stored: enough to answer, settle and reconcile without the queue message."""
+
+    uetr: str
+    status: str
+    submission_id: str
+    msg_id: str
+    end_to_end_id: str
+    scheme: str
+    rail: str
+    amount_minor: int
+    currency: str
+    debtor_account: str
+    creditor_account: str
+    creditor_agent: str
+    hold: str  # "held", "released", "credited" (a book transfer's creditor was paid) or "none"
+    reason: str | None = None
+    cycle: str | None = None
+    accepted_at: float = 0.0
+    decided_at: float | None = None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> StoredPayment:
+        """Parse a ``PAY#`` item."""
+        return cls(
+            uetr=item["pk"]["S"][4:], status=item["st"]["S"], submission_id=item["sub"]["S"],
+            msg_id=item["msg"]["S"], end_to_end_id=item["e2e"]["S"], scheme=item["sch"]["S"],
+            rail=item.get("rail", {}).get("S", ""), amount_minor=int(item["amt"]["N"]), currency=item["ccy"]["S"],
+            debtor_account=item["dacct"]["S"],
+            creditor_account=item["cacct"]["S"], creditor_agent=item["cagt"]["S"], hold=item["hld"]["S"],
+            reason=item.get("rsn", {}).get("S"), cycle=item.get("cyc", {}).get("S"),
+            accepted_at=float(item["at"]["N"]),
+            decided_at=float(item["dat"]["N"]) if "dat" in item else None,
+        )
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    """What the hold transaction did.
+
+    ``kind`` is one of:
+
+    * ``"held"``: recorded ACCP and debited the customer, just now;
+    * ``"redelivery"``: this submission recorded the payment before; ``stored`` is that record;
+    * ``"duplicate"``: another submission owns the message, the UETR or the end-to-end id (``reason``
+      DU01, DU03 or DU04); nothing was written;
+    * ``"refused"``: the debit was refused (``reason`` AM04 insufficient funds, AC01 unknown account,
+      AM03 account in another currency); nothing was written.
+    """
+
+    kind: str
+    reason: str | None = None
+    stored: StoredPayment | None = None
 
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-@dataclass(frozen=True)
-class PaymentStatus:
-    """A payment's current status and what led to it."""
+class PaymentStore:
+    """Payment items and their conditional transitions (the pipeline's only writes per payment).
 
-    uetr: str
-    status: str
-    reason: str | None
-    payment: Payment
-    history: tuple[dict[str, Any], ...]
-    decision: str | None = None
-    cycle: str | None = None
-
-
-class DynamoDbDuplicateDetector:
-    """A :class:`~fasterpay.iso20022.DuplicateDetector` backed by conditional puts.
-
-    ``owner`` names the submission (the channel's id for one received message). A redelivery of the same
-    submission is not a duplicate of itself, so a crash between the check and the answer never turns a
-    payment into a false DU01/DU04; a second submission with the same MsgId is.
+    Pass the DynamoDB client of the pipeline role, the payments table and the ledger table.
 
     Examples:
-        >>> detector = DynamoDbDuplicateDetector(dynamodb, "fasterpay-payments", owner="sub-1")  # doctest: +SKIP
-        >>> detector.seen_message("MSG-1")  # doctest: +SKIP
-        False
+        >>> store = PaymentStore(dynamodb, "fasterpay-payments", "fasterpay-ledger")  # doctest: +SKIP
+        >>> store.hold(payment, first_of_message=True, at=now).kind  # doctest: +SKIP
+        'held'
     """
 
-    def __init__(self, dynamodb: Any, table: str, *, owner: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, ledger_table: str) -> None:
         self._ddb = dynamodb
         self.table = table
-        self.owner = owner
+        self.ledger_table = ledger_table
 
-    def _seen(self, key: str) -> bool:
+    # -- writes ----------------------------------------------------------------------------------
+    def hold(self, payment: Payment, *, first_of_message: bool, at: float) -> HoldOutcome:
+        """Record ``payment`` as ACCP and hold its amount on the debtor's account, in one transaction.
+
+        The transaction also claims the end-to-end id and (for the first transaction of a message) the
+        MsgId for this submission, so a duplicate submission is refused by the same call.
+        """
+        sub = {"S": payment.submission_id}
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": self._item(payment, "ACCP", "held", at),
+                     "ConditionExpression": "attribute_not_exists(pk)",
+                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Update": {"TableName": self.ledger_table,
+                        "Key": {"pk": {"S": f"BAL#{payment.debtor_ledger_account}#0"}},
+                        "UpdateExpression": "SET balance = balance - :a, postings = postings + :one",
+                        "ConditionExpression": "attribute_exists(pk) AND currency = :ccy AND balance >= :a",
+                        "ExpressionAttributeValues": {":a": {"N": str(payment.amount_minor)},
+                                                      ":ccy": {"S": payment.currency}, ":one": {"N": "1"}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Put": {"TableName": self.table,
+                     "Item": {"pk": {"S": f"E2E#{payment.end_to_end_id}"}, "sub": sub, "uetr": {"S": payment.uetr}},
+                     "ConditionExpression": "attribute_not_exists(pk) OR #sub = :sub",
+                     "ExpressionAttributeNames": {"#sub": "sub"}, "ExpressionAttributeValues": {":sub": sub},
+                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+        ]
+        if first_of_message:
+            items.append({"Put": {
+                "TableName": self.table, "Item": {"pk": {"S": f"MSG#{payment.msg_id}"}, "sub": sub},
+                "ConditionExpression": "attribute_not_exists(pk) OR #sub = :sub",
+                "ExpressionAttributeNames": {"#sub": "sub"}, "ExpressionAttributeValues": {":sub": sub},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         try:
-            self._ddb.put_item(
-                TableName=self.table,
-                Item={"pk": {"S": key}, "owner": {"S": self.owner}},
-                ConditionExpression="attribute_not_exists(pk) OR #o = :owner",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":owner": {"S": self.owner}},
-            )
+            self._ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return True
-            raise
-        return False
+            if _code(exc) != "TransactionCanceledException":
+                raise
+            return self._explain_hold(exc, payment)
+        return HoldOutcome("held")
 
-    def seen_message(self, msg_id: str) -> bool:
-        """Record ``msg_id`` for this submission; True if another submission recorded it first."""
-        return self._seen(f"DUP#MSG#{msg_id}")
+    def _explain_hold(self, exc: ClientError, payment: Payment) -> HoldOutcome:
+        reasons = exc.response.get("CancellationReasons") or []
+        codes = [str(r.get("Code", "None")) for r in reasons]
+        if not codes or any(c not in (_CCF, "None") for c in codes):
+            raise exc  # throttling, conflict or validation: the message is retried by redelivery
+        pay, debit, e2e = reasons[0], reasons[1], reasons[2]
+        if pay.get("Code") == _CCF:
+            stored = self._stored(pay.get("Item")) or self.get(payment.uetr)
+            if stored is not None and stored.submission_id == payment.submission_id:
+                return HoldOutcome("redelivery", stored=stored)
+            if len(reasons) > 3 and reasons[3].get("Code") == _CCF:
+                return HoldOutcome("duplicate", "DU01")
+            return HoldOutcome("duplicate", "DU03", stored)
+        if len(reasons) > 3 and reasons[3].get("Code") == _CCF:
+            return HoldOutcome("duplicate", "DU01")
+        if e2e.get("Code") == _CCF:
+            return HoldOutcome("duplicate", "DU04")
+        if debit.get("Code") == _CCF:
+            account = debit.get("Item")
+            if account is None:
+                return HoldOutcome("refused", "AC01")
+            if account.get("currency", {}).get("S") != payment.currency:
+                return HoldOutcome("refused", "AM03")
+            return HoldOutcome("refused", "AM04")
+        raise exc
 
-    def seen_end_to_end(self, end_to_end_id: str) -> bool:
-        """Record ``end_to_end_id`` for this submission; True if another submission recorded it first."""
-        return self._seen(f"DUP#E2E#{end_to_end_id}")
-
-
-class StatusStore:
-    """Payment statuses with conditional, exactly-once transitions.
-
-    Examples:
-        >>> store = StatusStore(dynamodb, "fasterpay-payments")  # doctest: +SKIP
-        >>> store.accept(payment, at=now)  # doctest: +SKIP
-        >>> store.advance(payment.uetr, "ACCP", at=now).status  # doctest: +SKIP
-        'ACCP'
-    """
-
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._ddb = dynamodb
-        self.table = table
-
-    def accept(self, payment: Payment, *, at: float) -> bool:
-        """Record a payment as ACTC; False if it was recorded before (a redelivery)."""
-        try:
-            self._ddb.put_item(
-                TableName=self.table,
-                Item={
-                    "pk": {"S": f"PAY#{payment.uetr}"},
-                    "status": {"S": "ACTC"},
-                    "payment": {"S": payment.to_json()},
-                    "history": {"L": [_entry("ACTC", at, None)]},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def advance(
-        self, uetr: str, status: str | TransactionStatus, *, at: float, reason: str | None = None,
-        rail: str | None = None, cycle: str | None = None,
-    ) -> PaymentStatus:
-        """Move a payment to ``status``; a repeat of the same change is answered, not applied twice.
+    def reject(self, payment: Payment, reason: str, *, at: float) -> StoredPayment:
+        """Record ``payment`` as RJCT before any hold; on a redelivery, return the first record.
 
         Raises:
-            StatusConflictError: the payment is in a status that may not move to ``status``.
+            TransitionConflictError: another submission recorded this UETR (not this one's to answer).
         """
-        new = str(status)
-        allowed = _PREDECESSORS[new]
-        names = {"#s": "status"}
-        values: dict[str, Any] = {":new": {"S": new}, ":h": {"L": [_entry(new, at, reason)]}}
-        update = "SET #s = :new, history = list_append(history, :h)"
-        if reason is not None:
-            update += ", #r = :reason"
-            names["#r"] = "reason"
-            values[":reason"] = {"S": reason}
-        if rail is not None:
-            update += ", rail = :rail"
-            values[":rail"] = {"S": rail}
-        if cycle is not None:
-            update += ", #c = :cycle"
-            names["#c"] = "cycle"
-            values[":cycle"] = {"S": cycle}
-        placeholders = []
-        for n, previous in enumerate(allowed):
-            values[f":p{n}"] = {"S": previous}
-            placeholders.append(f":p{n}")
+        try:
+            self._ddb.put_item(TableName=self.table, Item=self._item(payment, "RJCT", "none", at, reason=reason),
+                               ConditionExpression="attribute_not_exists(pk)",
+                               ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            stored = self._stored(exc.response.get("Item")) or self.get(payment.uetr)
+            if stored is None or stored.submission_id != payment.submission_id:
+                raise TransitionConflictError(f"{payment.uetr} belongs to another submission", stored) from exc
+            return stored
+        return self._parsed(payment, "RJCT", "none", at, reason=reason)
+
+    def clear(self, payment: Payment, *, cycle: str, at: float) -> StoredPayment:
+        """ACCP -> ACSP: cleared by the scheme, to settle in ``cycle``.
+
+        Raises:
+            TransitionConflictError: the payment is not ACCP; ``current`` is its record (ACSP from an
+                earlier delivery, whose cycle stands; or RJCT, whose decision stands).
+        """
         try:
             answer = self._ddb.update_item(
-                TableName=self.table, Key={"pk": {"S": f"PAY#{uetr}"}}, UpdateExpression=update,
-                ConditionExpression=f"#s IN ({', '.join(placeholders)})", ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+                TableName=self.table, Key={"pk": {"S": f"PAY#{payment.uetr}"}},
+                UpdateExpression="SET st = :new, cyc = :c, rail = :r, dat = :at",
+                ConditionExpression="st = :from",
+                ExpressionAttributeValues={":new": {"S": "ACSP"}, ":from": {"S": "ACCP"}, ":c": {"S": cycle},
+                                           ":r": {"S": payment.rail}, ":at": {"N": repr(at)}},
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
-            old = exc.response.get("Item") or self._item(uetr)
-            if old is not None and old["status"]["S"] == new:
-                return _status(old)  # this change was made before: a redelivery
-            current = old["status"]["S"] if old else "none"
-            raise StatusConflictError(f"payment {uetr} is {current}; it cannot become {new}") from exc
-        return _status(answer["Attributes"])
+            current = self._stored(exc.response.get("Item")) or self.get(payment.uetr)
+            raise TransitionConflictError(f"{payment.uetr} is not ACCP", current) from exc
+        return StoredPayment.from_item(answer["Attributes"])
 
-    def decide(self, uetr: str, decision: str) -> str:
-        """Record the clearing decision once; return the decision that stands (the first one recorded)."""
+    def book_transfer(self, payment: Payment, *, at: float) -> StoredPayment:
+        """ACCP -> ACSC for a book transfer: credit the creditor, debit the in-flight account, at once.
+
+        Raises:
+            TransitionConflictError: the payment is not ACCP (see :meth:`clear`).
+            LookupError: the creditor's account does not exist here (or is in another currency).
+        """
+        amount = {"N": str(payment.amount_minor)}
+        ccy = {"S": payment.currency}
+        items = [
+            self._transition(payment.uetr, "ACSC", at, hold="credited", rail=payment.rail),
+            {"Update": {"TableName": self.ledger_table, "Key": {"pk": {"S": f"BAL#{payment.creditor_ledger_account}#0"}},
+                        "UpdateExpression": "SET balance = balance + :a, postings = postings + :one",
+                        "ConditionExpression": "attribute_exists(pk) AND currency = :ccy",
+                        "ExpressionAttributeValues": {":a": amount, ":ccy": ccy, ":one": {"N": "1"}}}},
+            {"Update": {"TableName": self.ledger_table,
+                        "Key": {"pk": {"S": f"BAL#{inflight_account(payment.rail, payment.currency)}#0"}},
+                        "UpdateExpression": "SET balance = balance - :a, postings = postings + :one",
+                        "ConditionExpression": "attribute_exists(pk) AND currency = :ccy",
+                        "ExpressionAttributeValues": {":a": amount, ":ccy": ccy, ":one": {"N": "1"}}}},
+        ]
+        self._transact_transition(payment.uetr, items, what="book transfer")
+        stored = self.get(payment.uetr)
+        assert stored is not None
+        return stored
+
+    def release(self, payment: Payment, reason: str, *, at: float) -> StoredPayment:
+        """ACCP -> RJCT: the scheme refused (or timed out); credit the hold back, atomically.
+
+        Raises:
+            TransitionConflictError: the payment is not ACCP (see :meth:`clear`).
+        """
+        items = [
+            self._transition(payment.uetr, "RJCT", at, hold="released", reason=reason, rail=payment.rail),
+            {"Update": {"TableName": self.ledger_table,
+                        "Key": {"pk": {"S": f"BAL#{payment.debtor_ledger_account}#0"}},
+                        "UpdateExpression": "SET balance = balance + :a, postings = postings + :one",
+                        "ConditionExpression": "attribute_exists(pk) AND currency = :ccy",
+                        "ExpressionAttributeValues": {":a": {"N": str(payment.amount_minor)},
+                                                      ":ccy": {"S": payment.currency}, ":one": {"N": "1"}}}},
+        ]
+        self._transact_transition(payment.uetr, items, what="release")
+        return self._parsed(payment, "RJCT", "released", at, reason=reason)
+
+    def _transition(self, uetr: str, status: str, at: float, *, hold: str, reason: str | None = None,
+                    rail: str = "") -> dict[str, Any]:
+        values: dict[str, Any] = {":new": {"S": status}, ":from": {"S": "ACCP"}, ":h": {"S": hold},
+                                  ":at": {"N": repr(at)}, ":r": {"S": rail}}
+        update = "SET st = :new, hld = :h, dat = :at, rail = :r"
+        if reason is not None:
+            update += ", rsn = :rsn"
+            values[":rsn"] = {"S": reason}
+        return {"Update": {"TableName": self.table, "Key": {"pk": {"S": f"PAY#{uetr}"}},
+                           "UpdateExpression": update, "ConditionExpression": "st = :from",
+                           "ExpressionAttributeValues": values, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+
+    def _transact_transition(self, uetr: str, items: list[dict[str, Any]], *, what: str) -> None:
         try:
-            self._ddb.update_item(
-                TableName=self.table, Key={"pk": {"S": f"PAY#{uetr}"}}, UpdateExpression="SET decision = :d",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(decision)",
-                ExpressionAttributeValues={":d": {"S": decision}},
-            )
+            self._ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if _code(exc) != "TransactionCanceledException":
                 raise
-            item = self._item(uetr)
-            if item is None or "decision" not in item:
+            reasons = exc.response.get("CancellationReasons") or []
+            codes = [str(r.get("Code", "None")) for r in reasons]
+            if not codes or any(c not in (_CCF, "None") for c in codes):
                 raise
-            return str(item["decision"]["S"])
-        return decision
+            if codes[0] == _CCF:
+                current = self._stored(reasons[0].get("Item")) or self.get(uetr)
+                raise TransitionConflictError(f"{uetr} is not ACCP ({what})", current) from exc
+            raise LookupError(f"{uetr}: {what} refused by the ledger ({codes[1:]}): unknown account") from exc
 
-    def get(self, uetr: str) -> PaymentStatus | None:
-        """The payment's status, or None."""
-        item = self._item(uetr)
-        return None if item is None else _status(item)
+    # -- failure log and ingest rejections ---------------------------------------------------------
+    def record_ingest_rejection(self, submission_id: str, index: int, reasons: list[str], *,
+                                end_to_end_id: str | None, at: float) -> None:
+        """Keep why transaction ``index`` of a submission was refused at ingest (idempotent overwrite)."""
+        item: dict[str, Any] = {"pk": {"S": f"REJ#{submission_id}#{index}"}, "rsn": {"S": ",".join(reasons)},
+                                "at": {"N": repr(at)}}
+        if end_to_end_id:
+            item["e2e"] = {"S": end_to_end_id[:35]}
+        self._ddb.put_item(TableName=self.table, Item=item)
 
-    def record_rejection(self, key: str, pacs002_xml: bytes, reasons: list[str], *, at: float) -> None:
-        """Keep the pacs.002 of a message rejected at ingest (it never became a payment)."""
-        self._ddb.put_item(TableName=self.table, Item={
-            "pk": {"S": f"REJ#{key}"}, "status": {"S": "RJCT"}, "reasons": {"S": ",".join(reasons)},
-            "pacs002": {"B": pacs002_xml}, "at": {"N": repr(at)},
-        })
-
-    def record_failure(self, stage: str, message_id: str, reason: str, receive_count: int) -> None:
+    def record_failure(self, queue: str, message_id: str, reason: str, receive_count: int) -> None:
         """Why a queue message failed (read beside the dead-letter queue)."""
         self._ddb.put_item(TableName=self.table, Item={
-            "pk": {"S": f"FAIL#{stage}#{message_id}"}, "reason": {"S": reason[:500]},
-            "receive_count": {"N": str(receive_count)},
+            "pk": {"S": f"FAIL#{queue}#{message_id}"}, "rsn": {"S": reason[:500]},
+            "n": {"N": str(receive_count)},
         })
 
-    def failure(self, stage: str, message_id: str) -> str | None:
+    def failure(self, queue: str, message_id: str) -> str | None:
         """The last recorded failure reason of a queue message."""
-        item = self._ddb.get_item(TableName=self.table, Key={"pk": {"S": f"FAIL#{stage}#{message_id}"}}).get("Item")
-        return None if item is None else str(item["reason"]["S"])
+        item = self._ddb.get_item(TableName=self.table, Key={"pk": {"S": f"FAIL#{queue}#{message_id}"}},
+                                  ConsistentRead=True).get("Item")
+        return None if item is None else str(item["rsn"]["S"])
 
-    def payments(self) -> Iterator[PaymentStatus]:
-        """Every payment (a Scan: for reconciliation, not the posting path)."""
-        for item in self._scan():
+    # -- reads ------------------------------------------------------------------------------------
+    def get(self, uetr: str) -> StoredPayment | None:
+        """The payment's record, or None (a strongly consistent read)."""
+        item = self._ddb.get_item(TableName=self.table, Key={"pk": {"S": f"PAY#{uetr}"}},
+                                  ConsistentRead=True).get("Item")
+        return self._stored(item)
+
+    def payments(self) -> Iterator[StoredPayment]:
+        """Every payment (a Scan: for reconciliation, never the posting path)."""
+        for item in self.scan():
             if item["pk"]["S"].startswith("PAY#"):
-                yield _status(item)
+                yield StoredPayment.from_item(item)
 
-    def rejected_at_ingest(self) -> Iterator[dict[str, Any]]:
-        """Every message or transaction rejected at ingest: key, reasons."""
-        for item in self._scan():
+    def ingest_rejections(self) -> Iterator[dict[str, Any]]:
+        """Every transaction refused at ingest: submission key and reasons."""
+        for item in self.scan():
             if item["pk"]["S"].startswith("REJ#"):
-                yield {"key": item["pk"]["S"][4:], "reasons": item["reasons"]["S"].split(",")}
+                yield {"key": item["pk"]["S"][4:], "reasons": item["rsn"]["S"].split(","),
+                       "end_to_end_id": item.get("e2e", {}).get("S")}
 
-    def _scan(self) -> Iterator[dict[str, Any]]:
+    def scan(self) -> Iterator[dict[str, Any]]:
+        """Every item of the payments table (consistent, paginated)."""
         kwargs: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
         while True:
             page = self._ddb.scan(**kwargs)
@@ -246,32 +368,26 @@ class StatusStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _item(self, uetr: str) -> dict[str, Any] | None:
-        return self._ddb.get_item(TableName=self.table, Key={"pk": {"S": f"PAY#{uetr}"}},
-                                  ConsistentRead=True).get("Item")
+    # -- item shapes ------------------------------------------------------------------------------
+    @staticmethod
+    def _item(payment: Payment, status: str, hold: str, at: float, *, reason: str | None = None) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": {"S": f"PAY#{payment.uetr}"}, "st": {"S": status}, "sub": {"S": payment.submission_id},
+            "msg": {"S": payment.msg_id}, "e2e": {"S": payment.end_to_end_id}, "sch": {"S": payment.scheme},
+            "amt": {"N": str(payment.amount_minor)}, "ccy": {"S": payment.currency},
+            "dacct": {"S": payment.debtor_ledger_account},
+            "cacct": {"S": payment.creditor_ledger_account}, "cagt": {"S": payment.creditor_agent},
+            "hld": {"S": hold}, "at": {"N": repr(at)},
+        }
+        if payment.rail:
+            item["rail"] = {"S": payment.rail}
+        if reason is not None:
+            item["rsn"] = {"S": reason}
+        return item
 
+    def _parsed(self, payment: Payment, status: str, hold: str, at: float, *, reason: str | None = None) -> StoredPayment:
+        return StoredPayment.from_item(self._item(payment, status, hold, at, reason=reason))
 
-def _entry(status: str, at: float, reason: str | None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"status": {"S": status}, "at": {"N": repr(at)}}
-    if reason is not None:
-        entry["reason"] = {"S": reason}
-    return {"M": entry}
-
-
-def _status(item: dict[str, Any]) -> PaymentStatus:
-    history = tuple(
-        {"status": h["M"]["status"]["S"], "at": float(h["M"]["at"]["N"]),
-         "reason": h["M"].get("reason", {}).get("S")}
-        for h in item.get("history", {}).get("L", [])
-    )
-    payment = Payment.from_json(item["payment"]["S"])
-    return PaymentStatus(
-        uetr=item["pk"]["S"][4:], status=item["status"]["S"], reason=item.get("reason", {}).get("S"),
-        payment=payment.routed(item["rail"]["S"]) if "rail" in item else payment, history=history,
-        decision=item.get("decision", {}).get("S"), cycle=item.get("cycle", {}).get("S"),
-    )
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    @staticmethod
+    def _stored(item: Mapping[str, Any] | None) -> StoredPayment | None:
+        return None if not item or "st" not in item else StoredPayment.from_item(item)
