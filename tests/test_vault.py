@@ -117,8 +117,62 @@ def test_deterministic_tokens_match_equal_values_within_a_tenant_only(vault: Vau
     b = vault.tokenize("gb82 west 1234 5698 7654 32", "iban", tenant="bank-a", subject="cust-1", deterministic=True)
     c = vault.tokenize(IBAN, "iban", tenant="bank-b", subject="cust-1", deterministic=True)
     assert a == b != c and a.startswith("dtk_iban_")
-    assert meter.count("kms", "GenerateMac") == 3  # the price of determinism: one KMS call per value
+    assert meter.count("kms", "GenerateMac") == 2  # one token key per tenant and data class, not one per value
     assert vault.detokenize(a, tenant="bank-a", caller=GATEWAY) == IBAN
+
+
+def test_a_thousand_deterministic_tokenisations_call_generate_mac_once_per_tenant_and_class(
+    vault: Vault, meter: ApiCallMeter
+) -> None:
+    tokens = [vault.tokenize(f"Customer {i}", "name", tenant="bank-a", subject=f"s{i}", deterministic=True)
+              for i in range(100)]
+    for batch in range(9):  # and 900 more in batches: 50 names and 50 account numbers per subject
+        values = [(f"Customer {batch}-{i}", "name") for i in range(50)] + [(f"{batch}{i:07d}", "account_number")
+                                                                            for i in range(50)]
+        tokens += vault.tokenize_many(values, tenant="bank-a", subject=f"b{batch}")
+    assert len(set(tokens)) == 1_000
+    assert meter.count("kms", "GenerateMac") == 2  # was 1,000: one per value; now one per tenant and data class
+    assert meter.count("kms") == 4  # plus one data key per data class
+
+
+def test_deterministic_tokens_are_pinned_to_the_versioned_derivation(
+    vault: Vault, env: AwsEnvironment, resources: VaultResources
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    key = env.client("kms").generate_mac(KeyId=resources.token_mac_key_arn, MacAlgorithm="HMAC_SHA_256",
+                                         Message=b"fasterpay-dtk-v1|bank-a|iban")["Mac"]
+    mac = hmac.new(key, b'["bank-a","iban","GB82WEST12345698765432"]', hashlib.sha256).digest()
+    expected = "dtk_iban_" + base64.b32encode(mac[:20]).decode().rstrip("=").lower()
+    assert vault.tokenize(IBAN, "iban", tenant="bank-a", subject="cust-1", deterministic=True) == expected
+
+
+def test_deterministic_tokens_survive_cache_refreshes_and_restarts(
+    env: AwsEnvironment, resources: VaultResources, meter: ApiCallMeter
+) -> None:
+    refreshing = vault_as_role(env, resources, None, policy=POLICY, audit=InMemoryAuditLog(), instrument=meter.attach,
+                               cache=DataKeyCachePolicy(max_uses=2))  # a new token key every second value
+    restarted = vault_as_role(env, resources, None, policy=POLICY, audit=InMemoryAuditLog())  # another process
+    values = [(IBAN, "iban"), ("31926819", "account_number"), ("Ann Smith", "name")] * 3
+    first = [refreshing.tokenize(v, c, tenant="bank-a", subject="cust-1", deterministic=True) for v, c in values]
+    assert meter.count("kms", "GenerateMac") >= 4  # the cache did refresh...
+    assert first == first[:3] * 3  # ...and equal values kept their tokens
+    assert restarted.tokenize_many(values, tenant="bank-a", subject="cust-2") == first
+
+
+@pytest.mark.parametrize(
+    ("other_value", "other_class", "other_tenant"),
+    [("31926819", "account_number", "bank-b"), ("31926819", "name", "bank-a"), ("31926818", "account_number", "bank-a")],
+    ids=["other-tenant", "other-data-class", "other-value"],
+)
+def test_deterministic_tokens_differ_by_tenant_class_and_value(
+    vault: Vault, other_value: str, other_class: str, other_tenant: str
+) -> None:
+    mine = vault.tokenize("31926819", "account_number", tenant="bank-a", subject="s", deterministic=True)
+    other = vault.tokenize(other_value, other_class, tenant=other_tenant, subject="s", deterministic=True)
+    assert mine.rsplit("_", 1)[1] != other.rsplit("_", 1)[1]  # the MAC part differs, not just the prefix
 
 
 def test_deterministic_retokenisation_writes_nothing_new(

@@ -33,6 +33,17 @@ def main() -> dict[str, str]:
             deterministic=True,
         )  # (2)!
         # --8<-- [end:tokenize]
+        # --8<-- [start:tokenize-many]
+        payment_tokens = vault.tokenize_many(
+            [
+                ("GB82 WEST 1234 5698 7654 32", "iban"),  # debtor account
+                ("GB33 BUKB 2020 1555 5555 55", "iban"),  # creditor account
+                ("Zoë O’Brien", "name"),
+                ("Sam Patel", "name"),
+            ],
+            tenant="bank-a", subject="payment-6f1c",
+        )  # (1)!
+        # --8<-- [end:tokenize-many]
         # --8<-- [start:detokenize]
         gateway = Caller("scheme-gateway", "scheme-submission")
         iban = vault.detokenize(token, tenant="bank-a", caller=gateway)  # (1)!
@@ -41,7 +52,8 @@ def main() -> dict[str, str]:
         dpo = Caller("data-protection-officer", "gdpr-art-17")
         receipt = vault.erase_subject(tenant="bank-a", subject="customer-42", caller=dpo)  # (1)!
         # --8<-- [end:erase]
-        return {"token": token, "match_key": match_key, "iban": iban, "erased_at": receipt.erased_at.isoformat()}
+        return {"token": token, "match_key": match_key, "payment_tokens": payment_tokens, "iban": iban,
+                "erased_at": receipt.erased_at.isoformat()}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Tokenisation and the secure data vault (KMS envelope encryption + DynamoDB).
 
 Copy the whole ``vault/`` folder; it needs boto3 and ``cryptography`` only (``stack.py`` also needs
-:mod:`fasterpay.aws`, or your own way to deploy the template).
+:mod:`fasterpay.aws`, or your own way to deploy the template). The benchmark is not part of the pattern:
+it lives in ``simulations/vault_bench.py`` (``from simulations.vault_bench import benchmark_vault``).
 """
 
 from .audit import (
@@ -16,6 +17,7 @@ from .audit import (
 from .classes import DataClass, InvalidValueError, UnknownDataClassError, normalise
 from .core import (
     ALGORITHM,
+    BatchIncompleteError,
     DetokenizeDeniedError,
     EncryptionContextError,
     ErasureReceipt,
@@ -27,14 +29,14 @@ from .core import (
     VaultAccessDeniedError,
     VaultError,
 )
-from .datakeys import NO_CACHING, DataKey, DataKeyCache, DataKeyCachePolicy
+from .datakeys import NO_CACHING, TOKEN_KEY_LABEL, DataKey, DataKeyCache, DataKeyCachePolicy, TokenKeyCache
 from .policy import Caller, DetokenizeGrant, VaultPolicy
 
 __all__ = [
-    "ALGORITHM", "NO_CACHING", "UNAUTHORISED_RESULTS", "AuditLog", "AuditRecord", "AuditResult",
-    "AuditWriteError", "Caller", "DataClass", "DataKey", "DataKeyCache", "DataKeyCachePolicy",
-    "DetokenizeDeniedError", "DetokenizeGrant", "DynamoDbAuditLog", "EncryptionContextError",
-    "ErasureReceipt", "InMemoryAuditLog", "InvalidReferenceError", "InvalidValueError",
-    "SubjectErasedError", "TamperedCiphertextError", "UnknownDataClassError", "UnknownTokenError", "Vault",
-    "VaultAccessDeniedError", "VaultError", "VaultPolicy", "normalise",
+    "ALGORITHM", "NO_CACHING", "TOKEN_KEY_LABEL", "UNAUTHORISED_RESULTS", "AuditLog", "AuditRecord",
+    "AuditResult", "AuditWriteError", "BatchIncompleteError", "Caller", "DataClass", "DataKey", "DataKeyCache",
+    "DataKeyCachePolicy", "DetokenizeDeniedError", "DetokenizeGrant", "DynamoDbAuditLog",
+    "EncryptionContextError", "ErasureReceipt", "InMemoryAuditLog", "InvalidReferenceError", "InvalidValueError",
+    "SubjectErasedError", "TamperedCiphertextError", "TokenKeyCache", "UnknownDataClassError",
+    "UnknownTokenError", "Vault", "VaultAccessDeniedError", "VaultError", "VaultPolicy", "normalise",
 ]

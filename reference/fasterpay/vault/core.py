@@ -5,6 +5,8 @@ Key hierarchy (see the article for the reasoning):
 * a KMS key, which never leaves KMS;
 * data keys from ``kms:GenerateDataKey`` under the encryption context ``{purpose, tenant, data_class}``,
   cached with a bounded age and use count; the encrypted data key is stored beside each ciphertext;
+* for deterministic tokens, a token key per tenant and data class, derived once from the KMS HMAC key
+  (``kms:GenerateMac`` of a fixed, versioned label) and cached the same way;
 * a random 256-bit secret per data subject, in one vault record that erasure destroys;
 * the value key ``HKDF-SHA256(data key, salt=subject secret)``; the value is sealed with AES-256-GCM,
   whose associated data binds it to its tenant, data class, token and subject.
@@ -20,8 +22,9 @@ import json
 import os
 import re
 import secrets
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,12 +36,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .audit import AuditLog, AuditRecord, AuditResult, AuditWriteError
-from .classes import DataClass, normalise, parse_data_class
-from .datakeys import DataKeyCache, DataKeyCachePolicy
+from .classes import DataClass, InvalidValueError, normalise, parse_data_class
+from .datakeys import DataKey, DataKeyCache, DataKeyCachePolicy, TokenKeyCache
 from .policy import Caller, VaultPolicy
 
 __all__ = [
     "ALGORITHM",
+    "BatchIncompleteError",
     "DetokenizeDeniedError",
     "EncryptionContextError",
     "ErasureReceipt",
@@ -56,6 +60,9 @@ _PURPOSE = "fasterpay-vault"
 _REF_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _TOKEN_RE = re.compile(r"(tok|dtk)_(pan|iban|account_number|name)_([a-z2-7]{32})")
 _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+_BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+_BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
+_BATCH_ATTEMPTS = 6  # per batch call, the first included; back-off 50 ms doubling, capped at 1 s
 
 
 class VaultError(Exception):
@@ -88,6 +95,14 @@ class TamperedCiphertextError(VaultError):
 
 class SubjectErasedError(VaultError):
     """The data subject was erased (crypto-shredded); their values can no longer be tokenised or read."""
+
+
+class BatchIncompleteError(VaultError):
+    """DynamoDB left part of a batch unprocessed after every retry (throttling); no token was returned.
+
+    Call ``tokenize_many`` again: deterministic values already written are found and skipped. Random
+    tokens written before the error were never returned; their records are orphans.
+    """
 
 
 @dataclass(frozen=True)
@@ -139,7 +154,9 @@ class Vault:
         policy: VaultPolicy,
         mac_key_id: str | None = None,
         cache: DataKeyCachePolicy = DataKeyCachePolicy(),
+        token_key_cache: DataKeyCachePolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._kms = kms
         self._ddb = dynamodb
@@ -148,7 +165,11 @@ class Vault:
         self.audit = audit
         self.policy = policy
         self.data_keys = DataKeyCache(kms, key_id, cache)
+        self.token_keys = (
+            TokenKeyCache(kms, mac_key_id, token_key_cache or cache) if mac_key_id is not None else None
+        )
         self._clock = clock
+        self._sleep = sleep
 
     # -- tokenize ---------------------------------------------------------------------------------
     def tokenize(
@@ -162,9 +183,11 @@ class Vault:
     ) -> str:
         """Encrypt ``value`` and return a token that reveals nothing about it.
 
-        Random tokens (``tok_…``) differ on every call. Deterministic tokens (``dtk_…``) are a keyed HMAC
-        (KMS ``GenerateMac``) of tenant, data class and value: equal values get equal tokens, so a team can
-        match them without decrypting, at the price of linkability and one KMS call per tokenisation.
+        Random tokens (``tok_…``) differ on every call. Deterministic tokens (``dtk_…``) are an HMAC of
+        tenant, data class and value under a token key derived from the KMS HMAC key (one ``GenerateMac``
+        per tenant and data class per cache entry): equal values get equal tokens, so a team can match
+        them without decrypting, at the price of linkability. Tokenising several values of one subject?
+        :meth:`tokenize_many` makes one read and one batched write for all of them.
 
         Raises:
             InvalidValueError, UnknownDataClassError, InvalidReferenceError: bad input; nothing is written.
@@ -178,25 +201,11 @@ class Vault:
         try:
             data_key = self.data_keys.for_encryption(self._kms_context(tenant, cls))
             token = self._mac_token(canonical, cls, tenant) if deterministic else self._random_token(cls)
-            secret = self._subject_secret(tenant, subject, create=True)
-            nonce = os.urandom(12)
-            sealed = AESGCM(self._value_key(data_key.plaintext, secret, tenant, subject)).encrypt(
-                nonce, canonical.encode("utf-8"), self._aad(tenant, cls, token, subject)
-            )
+            secret = self._subject_secret(tenant, subject, refuse_erased=True) or self._create_subject_secret(
+                tenant, subject)
             self._ddb.put_item(
                 TableName=self.table_name,
-                Item={
-                    "pk": {"S": f"TOKEN#{token}"},
-                    "tenant": {"S": tenant},
-                    "data_class": {"S": cls.value},
-                    "subject": {"S": subject},
-                    "ciphertext": {"B": sealed},
-                    "nonce": {"B": nonce},
-                    "encrypted_data_key": {"B": data_key.encrypted},
-                    "kms_key_id": {"S": data_key.key_id},
-                    "alg": {"S": ALGORITHM},
-                    "created_at": {"S": self._clock().isoformat()},
-                },
+                Item=self._sealed_record(token, canonical, cls, tenant, subject, data_key, secret),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -206,6 +215,72 @@ class Vault:
                 raise VaultAccessDeniedError(f"tokenize refused by IAM: {exc}") from exc
             raise
         return token
+
+    def tokenize_many(
+        self,
+        values: Sequence[tuple[str, DataClass | str]],
+        *,
+        tenant: str,
+        subject: str,
+        deterministic: bool = True,
+    ) -> list[str]:
+        """Tokenise several ``(value, data_class)`` pairs of one data subject; tokens in the same order.
+
+        Every value is validated first, so a bad one raises before any AWS call. Then one
+        ``BatchGetItem`` reads the subject secret and, for deterministic tokens, the records of the
+        tokens, so values already in the vault are skipped; the subject secret is created with a
+        conditional ``PutItem`` only if it is missing and something new is written; every new record goes
+        out with ``BatchWriteItem`` (25 per call). Equal values in one call share a token and a record.
+        Unprocessed keys and items are retried with back-off a bounded number of times.
+
+        ``BatchWriteItem`` cannot be conditional. If two callers tokenise the same new value at the same
+        time, both write its record: each record holds the same value, sealed for its own subject, and
+        the last write wins. A deterministic token's record therefore belongs to the first subject that
+        stored it, or, after such a race, to the last of the concurrent first writers; erasing that
+        subject makes the shared token unreadable for everyone (as with :meth:`tokenize`).
+
+        Examples:
+            >>> vault.tokenize_many([("GB82 WEST 1234 5698 7654 32", "iban"), ("Ann Smith", "name")],
+            ...                     tenant="bank-a", subject="pay:6f1c")  # doctest: +SKIP
+            ['dtk_iban_…', 'dtk_name_…']
+
+        Raises:
+            InvalidValueError, UnknownDataClassError, InvalidReferenceError: bad input; nothing is written.
+            SubjectErasedError: the subject was erased; nothing is written.
+            VaultAccessDeniedError: IAM refused a call.
+            BatchIncompleteError: DynamoDB kept refusing part of a batch; call again.
+        """
+        _ref("tenant", tenant)
+        _ref("subject", subject)
+        checked = [self._checked(index, pair) for index, pair in enumerate(values)]
+        if deterministic and self.token_keys is None:
+            raise VaultError("deterministic tokens need mac_key_id (an HMAC_256 KMS key)")
+        if not checked:
+            return []
+        try:
+            tokens = [self._mac_token(canonical, cls, tenant) if deterministic else self._random_token(cls)
+                      for canonical, cls in checked]
+            new = dict(zip(tokens, checked))  # equal values share one token and one record
+            subject_key = {"pk": {"S": f"SUBJECT#{tenant}#{subject}"}}
+            found = self._batch_get([subject_key, *({"pk": {"S": f"TOKEN#{t}"}} for t in new if deterministic)])
+            subject_item = found.pop(subject_key["pk"]["S"], None)
+            secret = self._secret_in(subject_item, tenant, subject, refuse_erased=True)
+            for pk in found:
+                new.pop(pk.removeprefix("TOKEN#"), None)  # already in the vault: same token, nothing written
+            if new:
+                data_keys = {token: self.data_keys.for_encryption(self._kms_context(tenant, cls))
+                             for token, (_, cls) in new.items()}
+                if secret is None:
+                    secret = self._create_subject_secret(tenant, subject)
+                self._batch_write([
+                    self._sealed_record(token, canonical, cls, tenant, subject, data_keys[token], secret)
+                    for token, (canonical, cls) in new.items()
+                ])
+        except ClientError as exc:
+            if _code(exc) in _ACCESS_DENIED:
+                raise VaultAccessDeniedError(f"tokenize_many refused by IAM: {exc}") from exc
+            raise
+        return tokens
 
     # -- detokenize -------------------------------------------------------------------------------
     def detokenize(self, token: str, *, tenant: str, caller: Caller) -> str:
@@ -245,7 +320,7 @@ class Vault:
                     audit(AuditResult.CONTEXT_MISMATCH, "KMS refused the encryption context")
                     raise EncryptionContextError(f"{token} was not encrypted for tenant {tenant}") from exc
                 raise
-            secret = self._subject_secret(tenant, subject, create=False)
+            secret = self._subject_secret(tenant, subject, refuse_erased=False)
             if secret is None:
                 audit(AuditResult.SUBJECT_ERASED, f"subject {subject} erased")
                 raise SubjectErasedError(f"subject {subject} of tenant {tenant} was erased")
@@ -316,38 +391,127 @@ class Vault:
         return f"tok_{cls.value}_{_b32(secrets.token_bytes(20))}"
 
     def _mac_token(self, canonical: str, cls: DataClass, tenant: str) -> str:
-        if self.mac_key_id is None:
+        if self.token_keys is None:
             raise VaultError("deterministic tokens need mac_key_id (an HMAC_256 KMS key)")
         message = json.dumps([tenant, cls.value, canonical], separators=(",", ":")).encode("utf-8")
-        mac = self._kms.generate_mac(KeyId=self.mac_key_id, Message=message, MacAlgorithm="HMAC_SHA_256")["Mac"]
+        mac = self.token_keys.mac(tenant, cls.value, message)
         return f"dtk_{cls.value}_{_b32(mac[:20])}"
 
-    def _subject_secret(self, tenant: str, subject: str, *, create: bool) -> bytes | None:
+    @staticmethod
+    def _checked(index: int, pair: Any) -> tuple[str, DataClass]:
+        """``(canonical value, data class)`` of one ``(value, data_class)`` pair, or the error, naming its index."""
+        try:
+            value, data_class = pair
+        except (TypeError, ValueError):
+            raise InvalidValueError(f"values[{index}] must be a (value, data_class) pair, got {pair!r}") from None
+        try:
+            cls = parse_data_class(data_class)
+            return normalise(value, cls), cls
+        except ValueError as exc:
+            raise type(exc)(f"values[{index}]: {exc}") from exc
+
+    def _sealed_record(self, token: str, canonical: str, cls: DataClass, tenant: str, subject: str,
+                       data_key: DataKey, secret: bytes) -> dict[str, Any]:
+        """The vault item of ``token``: ``canonical`` sealed with AES-256-GCM under the value key."""
+        nonce = os.urandom(12)
+        sealed = AESGCM(self._value_key(data_key.plaintext, secret, tenant, subject)).encrypt(
+            nonce, canonical.encode("utf-8"), self._aad(tenant, cls, token, subject)
+        )
+        return {
+            "pk": {"S": f"TOKEN#{token}"},
+            "tenant": {"S": tenant},
+            "data_class": {"S": cls.value},
+            "subject": {"S": subject},
+            "ciphertext": {"B": sealed},
+            "nonce": {"B": nonce},
+            "encrypted_data_key": {"B": data_key.encrypted},
+            "kms_key_id": {"S": data_key.key_id},
+            "alg": {"S": ALGORITHM},
+            "created_at": {"S": self._clock().isoformat()},
+        }
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        return min(0.05 * 2 ** (attempt - 1), 1.0)
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The items of ``keys`` that exist, by ``pk`` (only ``pk``, ``status`` and ``secret`` are read)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), _BATCH_GET_KEYS):
+            request: dict[str, Any] = {self.table_name: {
+                "Keys": keys[start:start + _BATCH_GET_KEYS],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#pk, #status, #secret",
+                "ExpressionAttributeNames": {"#pk": "pk", "#status": "status", "#secret": "secret"},
+            }}
+            attempt = 0
+            while request:
+                if attempt == _BATCH_ATTEMPTS:
+                    left = len(request[self.table_name]["Keys"])
+                    raise BatchIncompleteError(
+                        f"DynamoDB left {left} of {len(keys)} keys unread after {attempt} BatchGetItem attempts; "
+                        "nothing was written, call again")
+                if attempt:
+                    self._sleep(self._backoff(attempt))
+                reply = self._ddb.batch_get_item(RequestItems=request)
+                for item in reply.get("Responses", {}).get(self.table_name, []):
+                    found[item["pk"]["S"]] = item
+                request = reply.get("UnprocessedKeys") or {}
+                attempt += 1
+        return found
+
+    def _batch_write(self, items: list[dict[str, Any]]) -> None:
+        """Put ``items`` with ``BatchWriteItem``, 25 per call, retrying unprocessed items with back-off."""
+        for start in range(0, len(items), _BATCH_WRITE_ITEMS):
+            chunk = items[start:start + _BATCH_WRITE_ITEMS]
+            request: dict[str, Any] = {self.table_name: [{"PutRequest": {"Item": item}} for item in chunk]}
+            attempt = 0
+            while request:
+                if attempt == _BATCH_ATTEMPTS:
+                    left = len(request[self.table_name])
+                    raise BatchIncompleteError(
+                        f"DynamoDB left {left} of {len(items)} token records unwritten after {attempt} "
+                        "BatchWriteItem attempts; no token was returned, call again")
+                if attempt:
+                    self._sleep(self._backoff(attempt))
+                request = self._ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                attempt += 1
+
+    @staticmethod
+    def _secret_in(item: dict[str, Any] | None, tenant: str, subject: str, *, refuse_erased: bool) -> bytes | None:
+        """The secret in a subject item; ``None`` if there is no item, or it was erased and not ``refuse_erased``."""
+        if item is None:
+            return None
+        if item.get("status", {}).get("S") == "erased" or "secret" not in item:
+            if refuse_erased:
+                raise SubjectErasedError(f"subject {subject} of tenant {tenant} was erased")
+            return None
+        return bytes(item["secret"]["B"])
+
+    def _subject_secret(self, tenant: str, subject: str, *, refuse_erased: bool) -> bytes | None:
+        """The subject's secret (consistent read); ``None`` if it has none yet or, unless refused, was erased."""
         key = {"pk": {"S": f"SUBJECT#{tenant}#{subject}"}}
-        for _ in range(2):
-            item = self._ddb.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
-            if item is not None:
-                if item.get("status", {}).get("S") == "erased" or "secret" not in item:
-                    if create:
-                        raise SubjectErasedError(f"subject {subject} of tenant {tenant} was erased")
-                    return None
-                return bytes(item["secret"]["B"])
-            if not create:
-                return None
-            try:
-                secret = secrets.token_bytes(32)
-                self._ddb.put_item(
-                    TableName=self.table_name,
-                    Item={**key, "secret": {"B": secret}, "status": {"S": "active"},
-                          "created_at": {"S": self._clock().isoformat()}},
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-                return secret
-            except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
-                    raise
-                # another tokenizer created it first: read theirs
-        raise VaultError(f"could not read or create the secret of subject {subject}")
+        item = self._ddb.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        return self._secret_in(item, tenant, subject, refuse_erased=refuse_erased)
+
+    def _create_subject_secret(self, tenant: str, subject: str) -> bytes:
+        """A new secret for ``subject`` (conditional put); if another tokenizer created one first, theirs."""
+        secret = secrets.token_bytes(32)
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item={"pk": {"S": f"SUBJECT#{tenant}#{subject}"}, "secret": {"B": secret},
+                      "status": {"S": "active"}, "created_at": {"S": self._clock().isoformat()}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return secret
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+        theirs = self._subject_secret(tenant, subject, refuse_erased=True)  # or SubjectErasedError, if erased since
+        if theirs is None:
+            raise VaultError(f"could not read or create the secret of subject {subject}")
+        return theirs
 
     def _audit(
         self, action: str, caller: Caller, tenant: str, reference: str, result: AuditResult, reason: str = ""

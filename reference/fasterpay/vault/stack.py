@@ -81,10 +81,12 @@ def vault_as_role(
     policy: VaultPolicy,
     audit: AuditLog | None = None,
     cache: DataKeyCachePolicy = DataKeyCachePolicy(),
+    token_key_cache: DataKeyCachePolicy | None = None,
     instrument: Any = None,
 ) -> Vault:
     """Build a :class:`Vault` whose clients carry ``role_arn``'s credentials (``None``: the environment's own).
 
+    ``cache`` bounds data keys and, unless ``token_key_cache`` is given, derived token keys too.
     ``instrument`` is called with each client (for example ``meter.attach``), so API calls can be counted.
     On moto, assume the roles before ``env.iam_enforced()`` starts; the clients keep the credentials.
     """
@@ -105,4 +107,5 @@ def vault_as_role(
         audit=audit if audit is not None else DynamoDbAuditLog(dynamodb, resources.audit_table),
         policy=policy,
         cache=cache,
+        token_key_cache=token_key_cache,
     )
