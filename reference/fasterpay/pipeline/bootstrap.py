@@ -143,6 +143,7 @@ def bootstrap(config: PipelineConfig, *, clients: Clients, gateway: SchemeGatewa
                   key_id=config.vault_key, mac_key_id=config.mac_key,
                   audit=DynamoDbAuditLog(clients.dynamodb, config.vault_audit_table),
                   policy=VaultPolicy.of(grants=[], erasers=[]))  # the pipeline tokenises; it never detokenises
+    vault.warm(tenant=config.tenant, data_classes=["iban", "account_number", "name"])  # the init phase's KMS calls
     names = list(load_sanctions_list() if sanctions is None else sanctions)
     screen = SanctionsScreen.from_names(vault, names, tenant=config.tenant)
     return PipelineContext(

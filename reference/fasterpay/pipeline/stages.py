@@ -334,9 +334,11 @@ def _tokenise(batch: _Batch, candidates: list[_Candidate]) -> None:
     ctx = batch.ctx
     requests: list[tuple[str, str, str]] = []
     for c in candidates:
-        subject = f"pay:{c.uetr}"
-        for acct in (c.tx.debtor_account, c.tx.creditor_account):
-            value, cls = (acct.iban, "iban") if acct.iban else (acct.other_id, "account_number")
+        accounts = [(acct.iban, "iban") if acct.iban else (acct.other_id, "account_number")
+                    for acct in (c.tx.debtor_account, c.tx.creditor_account)]
+        # the data subject is the debtor, our customer: erasing them shreds what their payments carry
+        subject = "cust:" + ctx.vault.deterministic_token(str(accounts[0][0]), accounts[0][1], tenant=ctx.tenant)
+        for value, cls in accounts:
             requests.append((str(value), cls, subject))
         requests.append((screening_form(c.tx.debtor.name), "name", subject))
         requests.append((screening_form(c.tx.creditor.name), "name", subject))
