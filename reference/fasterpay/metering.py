@@ -1,7 +1,7 @@
 """Count AWS API calls per service, operation and region with botocore event hooks.
 
 The meter listens to events that botocore emits for every client, so it sees exactly what the
-code sends, on moto and on a real account alike:
+code sends and what comes back, on moto and on a real account alike:
 
 * ``calls``: API calls made by our code, once per call however many times the SDK retried it
   (``before-call``);
@@ -9,33 +9,71 @@ code sends, on moto and on a real account alike:
 * ``errors``: calls that finally failed, keyed by ``(CallKey, error code)`` (``after-call`` with
   an HTTP status >= 300, or ``after-call-error`` for connection errors and timeouts, whose
   code is the exception class name, e.g. ``ReadTimeoutError``);
-* ``write_units`` / ``read_units``: DynamoDB capacity *estimates* from the request parameters,
-  once per call, assuming items under 1 KB (writes) and 4 KB (reads):
-  PutItem, UpdateItem, DeleteItem 1 WRU; TransactWriteItems 2 WRU per item; BatchWriteItem
-  1 WRU per request item; GetItem 1 RRU if ``ConsistentRead`` else 0.5; BatchGetItem the same per
-  key; TransactGetItems 2 RRU per item; Query and Scan 1 RRU (consistent) or 0.5 RRU per call as a
-  floor (the real figure grows with the data read). Failed conditional writes are counted, as
-  AWS charges them; throttled attempts are not counted twice because units are per call.
+* ``write_units`` / ``read_units``: DynamoDB request units computed from item sizes, in total and
+  per table (``write_units_by_table`` / ``read_units_by_table``);
+* ``sqs_requests``: billable SQS requests, one per 64 KB chunk of payload.
+
+**DynamoDB item size.** DynamoDB's rule (developer guide, "DynamoDB item sizes and formats"): the
+sum of the UTF-8 lengths of the attribute names plus the value sizes. Strings: UTF-8 bytes.
+Numbers: about 1 byte per two significant digits plus 1 (leading and trailing zeros trimmed).
+Binary: raw bytes. Boolean and null: 1 byte. List and map: 3 bytes plus 1 per element plus the
+elements (a map's element names count too). Sets: the sum of their elements.
+
+**Write units** come from the *request*, once per call, so failed conditional writes count (AWS
+charges them) and retries do not count twice. PutItem: ``ceil(item size / 1 KB)``;
+BatchWriteItem: the same per put, and per delete the key size; TransactWriteItems: twice that per
+item. UpdateItem, DeleteItem and the transactional Update, Delete and ConditionCheck are estimates
+with a floor of one unit (two in a transaction): a delete or condition check counts its key size,
+an update its key plus the values it writes, 1 unit per KB. The real bill uses the larger of the
+item before and after the write, which the request does not show. Items left unprocessed by
+BatchWriteItem are taken back when the response names them.
+
+**Read units** come from the *response*: moto's ``ConsumedCapacity`` is not usable (it answers 1.0
+for a 3 KB put and 0.5 for a consistent read), so the meter sizes the items returned. GetItem:
+``ceil(size / 4 KB)`` units if ``ConsistentRead``, half that if not, at least one (half) unit even
+when no item comes back; BatchGetItem: the same per key; Query and Scan: the total size of the
+returned items rounded up to 4 KB, at least one unit; TransactGetItems: two units per 4 KB of each
+item. Query and Scan are a floor: DynamoDB charges for the items it *read*, before a
+``FilterExpression`` and whatever the ``ProjectionExpression``, and the response shows only what
+was returned. Failed reads are not counted. PartiQL operations are not estimated.
+
+**SQS.** Every SQS call is at least one request; a request whose payload (message bodies plus
+message attributes: names, data types and values) is over 64 KB bills one request per 64 KB chunk.
+SendMessage and SendMessageBatch are sized from the request, ReceiveMessage from the messages in
+the response.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["ApiCallMeter", "CallKey", "MeterSnapshot", "dynamodb_units"]
+__all__ = [
+    "SQS_CHUNK_BYTES",
+    "ApiCallMeter",
+    "CallKey",
+    "MeterSnapshot",
+    "dynamodb_item_size",
+    "dynamodb_read_units",
+    "dynamodb_units",
+    "sqs_requests",
+]
 
 _CONTEXT_PARAMS = "fasterpay.metering.api_params"
 _CONTEXT_KEY = "fasterpay.metering.call_key"
 _ONE = Decimal(1)
+_TWO = Decimal(2)
 _HALF = Decimal("0.5")
 _ZERO = Decimal(0)
-_SINGLE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+_WRITE_UNIT_BYTES = 1024
+_READ_UNIT_BYTES = 4096
+SQS_CHUNK_BYTES = 64 * 1024
+"""SQS bills one request per 64 KB chunk of a request's payload."""
 
 
 @dataclass(frozen=True, order=True)
@@ -47,7 +85,7 @@ class CallKey:
     region: str
 
 
-def _frozen(mapping: Mapping[Any, int]) -> Mapping[Any, int]:
+def _frozen(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType({key: value for key, value in mapping.items() if value})
 
 
@@ -67,9 +105,12 @@ class MeterSnapshot:
     errors: Mapping[tuple[CallKey, str], int] = field(default_factory=dict)
     write_units: Decimal = _ZERO
     read_units: Decimal = _ZERO
+    sqs_requests: int = 0
+    write_units_by_table: Mapping[str, Decimal] = field(default_factory=dict)
+    read_units_by_table: Mapping[str, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("calls", "attempts", "errors"):
+        for name in ("calls", "attempts", "errors", "write_units_by_table", "read_units_by_table"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def __sub__(self, other: MeterSnapshot) -> MeterSnapshot:
@@ -81,6 +122,11 @@ class MeterSnapshot:
             errors=Counter(self.errors) - Counter(other.errors),
             write_units=self.write_units - other.write_units,
             read_units=self.read_units - other.read_units,
+            sqs_requests=self.sqs_requests - other.sqs_requests,
+            write_units_by_table=Counter(self.write_units_by_table)
+            - Counter(other.write_units_by_table),
+            read_units_by_table=Counter(self.read_units_by_table)
+            - Counter(other.read_units_by_table),
         )
 
     def count(
@@ -128,36 +174,225 @@ def _count(
     )
 
 
-def dynamodb_units(operation: str, params: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
-    """Estimated (write units, read units) of one DynamoDB call; see the module docstring.
+# DynamoDB item sizes.
+def _utf8(text: Any) -> int:
+    return len(str(text).encode("utf-8"))
+
+
+def _binary_size(data: Any) -> int:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return len(data)
+    return _utf8(data)  # botocore sends a str blob as its UTF-8 bytes
+
+
+def _number_size(text: Any) -> int:
+    try:
+        digits = Decimal(str(text)).normalize().as_tuple().digits
+    except InvalidOperation:
+        return _utf8(text)
+    return (len(digits) + 1) // 2 + 1
+
+
+def _value_size(value: Any) -> int:
+    """Size of one typed attribute value (``{"S": "..."}``), its name not included."""
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return 0
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return _utf8(data)
+    if kind == "N":
+        return _number_size(data)
+    if kind == "B":
+        return _binary_size(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(_utf8(member) for member in data)
+    if kind == "NS":
+        return sum(_number_size(member) for member in data)
+    if kind == "BS":
+        return sum(_binary_size(member) for member in data)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(element) for element in data)
+    if kind == "M":
+        return 3 + sum(1 + _utf8(name) + _value_size(element) for name, element in data.items())
+    return 0
+
+
+def dynamodb_item_size(item: Mapping[str, Any] | None) -> int:
+    """Bytes of a DynamoDB item (or key) in botocore's typed form, by DynamoDB's item-size rule.
 
     Examples:
+        >>> dynamodb_item_size({"EndToEndId": {"S": "E2E-1"}, "Amount": {"N": "125.50"}})
+        24
+    """
+    return sum(_utf8(name) + _value_size(value) for name, value in (item or {}).items())
+
+
+def _units(size: int, unit_bytes: int) -> int:
+    """Units of ``unit_bytes`` that ``size`` bytes take, at least one."""
+    return max(1, -(-size // unit_bytes))
+
+
+def _write_units(size: int) -> Decimal:
+    return Decimal(_units(size, _WRITE_UNIT_BYTES))
+
+
+def _update_size(update: Mapping[str, Any]) -> int:
+    values = update.get("ExpressionAttributeValues") or {}
+    legacy = update.get("AttributeUpdates") or {}
+    return (
+        dynamodb_item_size(update.get("Key"))
+        + sum(_value_size(value) for value in values.values())
+        + sum(_utf8(name) + _value_size(change.get("Value")) for name, change in legacy.items())
+    )
+
+
+def _add(units: dict[str, Decimal], table: Any, amount: Decimal) -> None:
+    units[str(table or "")] = units.get(str(table or ""), _ZERO) + amount
+
+
+def _write_units_by_table(operation: str, params: Mapping[str, Any]) -> dict[str, Decimal]:
+    units: dict[str, Decimal] = {}
+    table = params.get("TableName")
+    if operation == "PutItem":
+        _add(units, table, _write_units(dynamodb_item_size(params.get("Item"))))
+    elif operation == "UpdateItem":
+        _add(units, table, _write_units(_update_size(params)))
+    elif operation == "DeleteItem":
+        _add(units, table, _write_units(dynamodb_item_size(params.get("Key"))))
+    elif operation == "BatchWriteItem":
+        for name, requests in (params.get("RequestItems") or {}).items():
+            for request in requests:
+                put = request.get("PutRequest")
+                if put is not None:
+                    size = dynamodb_item_size(put.get("Item"))
+                else:
+                    size = dynamodb_item_size((request.get("DeleteRequest") or {}).get("Key"))
+                _add(units, name, _write_units(size))
+    elif operation == "TransactWriteItems":
+        for item in params.get("TransactItems") or ():
+            action = next(iter(item.values()), {}) if item else {}
+            if "Put" in item:
+                size = dynamodb_item_size(action.get("Item"))
+            elif "Update" in item:
+                size = _update_size(action)
+            else:  # Delete, ConditionCheck
+                size = dynamodb_item_size(action.get("Key"))
+            _add(units, action.get("TableName"), _TWO * _write_units(size))
+    return units
+
+
+def _consistency(params: Mapping[str, Any]) -> Decimal:
+    return _ONE if params.get("ConsistentRead") else _HALF
+
+
+def _read_units(size: int) -> Decimal:
+    return Decimal(_units(size, _READ_UNIT_BYTES))
+
+
+def _read_units_by_table(
+    operation: str, params: Mapping[str, Any], response: Mapping[str, Any] | None
+) -> dict[str, Decimal]:
+    """Read units; with ``response=None`` the request-side floor (every read found nothing)."""
+    units: dict[str, Decimal] = {}
+    answer: Mapping[str, Any] = response or {}
+    table = params.get("TableName")
+    if operation == "GetItem":
+        _add(units, table, _read_units(dynamodb_item_size(answer.get("Item"))) * _consistency(params))
+    elif operation in ("Query", "Scan"):
+        total = sum(dynamodb_item_size(item) for item in answer.get("Items") or ())
+        _add(units, table, _read_units(total) * _consistency(params))
+    elif operation == "BatchGetItem":
+        returned = answer.get("Responses") or {}
+        unprocessed = answer.get("UnprocessedKeys") or {}
+        for name, request in (params.get("RequestItems") or {}).items():
+            factor = _consistency(request)
+            items = returned.get(name) or ()
+            left = len((unprocessed.get(name) or {}).get("Keys") or ())
+            not_found = max(0, len(request.get("Keys") or ()) - len(items) - left)
+            found = sum((_read_units(dynamodb_item_size(item)) for item in items), _ZERO)
+            _add(units, name, (found + not_found) * factor)
+    elif operation == "TransactGetItems":
+        requested = params.get("TransactItems") or ()
+        returned = answer.get("Responses") or ()
+        for n, item in enumerate(requested):
+            got = returned[n].get("Item") if n < len(returned) else None
+            _add(units, (item.get("Get") or {}).get("TableName"),
+                 _TWO * _read_units(dynamodb_item_size(got)))
+    return units
+
+
+def dynamodb_units(operation: str, params: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
+    """(write units, read units) of one DynamoDB call, as far as its *request* shows them.
+
+    Write units are computed from the sizes of the items in the request (see the module
+    docstring). Read units are the floor the request alone gives, as if every read found
+    nothing: the meter replaces them with :func:`dynamodb_read_units` of the response.
+
+    Examples:
+        >>> dynamodb_units("PutItem", {"TableName": "t", "Item": {"Memo": {"S": "x" * 3000}}})
+        (Decimal('3'), Decimal('0'))
         >>> dynamodb_units("TransactWriteItems", {"TransactItems": [{}, {}]})
         (Decimal('4'), Decimal('0'))
         >>> dynamodb_units("GetItem", {"ConsistentRead": False})
         (Decimal('0'), Decimal('0.5'))
     """
-    if operation in _SINGLE_WRITES:
-        return _ONE, _ZERO
-    if operation == "TransactWriteItems":
-        return Decimal(2 * len(params.get("TransactItems", ()))), _ZERO
-    if operation == "BatchWriteItem":
-        items = sum(len(requests) for requests in params.get("RequestItems", {}).values())
-        return Decimal(items), _ZERO
-    if operation in ("GetItem", "Query", "Scan"):
-        return _ZERO, _ONE if params.get("ConsistentRead") else _HALF
-    if operation == "TransactGetItems":
-        return _ZERO, Decimal(2 * len(params.get("TransactItems", ())))
-    if operation == "BatchGetItem":
-        units = sum(
-            (
-                len(request.get("Keys", ())) * (_ONE if request.get("ConsistentRead") else _HALF)
-                for request in params.get("RequestItems", {}).values()
-            ),
-            _ZERO,
-        )
-        return _ZERO, units
-    return _ZERO, _ZERO
+    writes = sum(_write_units_by_table(operation, params).values(), _ZERO)
+    return writes, sum(_read_units_by_table(operation, params, None).values(), _ZERO)
+
+
+def dynamodb_read_units(
+    operation: str, params: Mapping[str, Any], response: Mapping[str, Any]
+) -> Decimal:
+    """Read units of one successful DynamoDB call, from the sizes of the items it returned.
+
+    Examples:
+        >>> item = {"EndToEndId": {"S": "E2E-1"}, "Memo": {"S": "x" * 5000}}
+        >>> dynamodb_read_units("GetItem", {"ConsistentRead": True}, {"Item": item})
+        Decimal('2')
+        >>> dynamodb_read_units("GetItem", {}, {"Item": item})
+        Decimal('1.0')
+    """
+    return sum(_read_units_by_table(operation, params, response).values(), _ZERO)
+
+
+# SQS payload chunks.
+def _sqs_message_size(message: Mapping[str, Any]) -> int:
+    size = _utf8(message.get("MessageBody", message.get("Body", "")))
+    for name, attribute in (message.get("MessageAttributes") or {}).items():
+        size += _utf8(name) + _utf8(attribute.get("DataType", ""))
+        if "StringValue" in attribute:
+            size += _utf8(attribute["StringValue"])
+        if "BinaryValue" in attribute:
+            size += _binary_size(attribute["BinaryValue"])
+    return size
+
+
+def sqs_requests(
+    operation: str, params: Mapping[str, Any], response: Mapping[str, Any] | None = None
+) -> int:
+    """Billable requests of one SQS call: one per 64 KB chunk of its payload, at least one.
+
+    SendMessage and SendMessageBatch are sized from ``params``; ReceiveMessage from the messages
+    in ``response`` (one request without it); every other operation is one request.
+
+    Examples:
+        >>> sqs_requests("SendMessage", {"MessageBody": "x" * 100_000})
+        2
+        >>> sqs_requests("DeleteMessage", {})
+        1
+    """
+    messages: Iterable[Mapping[str, Any]]
+    if operation == "SendMessage":
+        messages = (params,)
+    elif operation == "SendMessageBatch":
+        messages = params.get("Entries") or ()
+    elif operation == "ReceiveMessage" and response is not None:
+        messages = response.get("Messages") or ()
+    else:
+        return 1
+    return _units(sum(_sqs_message_size(message) for message in messages), SQS_CHUNK_BYTES)
 
 
 class ApiCallMeter:
@@ -176,8 +411,9 @@ class ApiCallMeter:
         self._calls: Counter[CallKey] = Counter()
         self._attempts: Counter[CallKey] = Counter()
         self._errors: Counter[tuple[CallKey, str]] = Counter()
-        self._write_units = _ZERO
-        self._read_units = _ZERO
+        self._write_units: Counter[str] = Counter()
+        self._read_units: Counter[str] = Counter()
+        self._sqs_requests = 0
         self._id = f"fasterpay-meter-{id(self)}"
 
     def attach(self, client: Any) -> Any:
@@ -215,6 +451,12 @@ class ApiCallMeter:
         )
         for event, handler in handlers:
             events.register(event, handler, unique_id=f"{self._id}-{event}")
+        # boto3's DynamoDB resource layer turns responses into Python values in a handler for
+        # "after-call.dynamodb", which runs before any handler for plain "after-call": size the
+        # items in a handler for the same event, registered first, while they are still typed.
+        events.register_first(
+            "after-call.dynamodb", self._on_dynamodb_response, unique_id=f"{self._id}-dynamodb"
+        )
 
     # Event handlers. They return None so they never change what botocore does.
     def _on_parameter_build(
@@ -232,13 +474,17 @@ class ApiCallMeter:
             region=str(context.get("client_region") or ""),
         )
         context[_CONTEXT_KEY] = key
-        writes, reads = _ZERO, _ZERO
+        params = context.get(_CONTEXT_PARAMS) or {}
+        writes: dict[str, Decimal] = {}
+        sqs = 0
         if key.service == "dynamodb":
-            writes, reads = dynamodb_units(key.operation, context.get(_CONTEXT_PARAMS) or {})
+            writes = _write_units_by_table(key.operation, params)
+        elif key.service == "sqs":  # ReceiveMessage: 1 now, the rest from the response
+            sqs = sqs_requests(key.operation, params)
         with self._lock:
             self._calls[key] += 1
-            self._write_units += writes
-            self._read_units += reads
+            self._write_units.update(writes)
+            self._sqs_requests += sqs
 
     def _on_response_received(self, context: dict[str, Any] | None = None, **_: Any) -> None:
         key = (context or {}).get(_CONTEXT_KEY)
@@ -250,11 +496,34 @@ class ApiCallMeter:
         self, http_response: Any, parsed: Mapping[str, Any], context: dict[str, Any], **_: Any
     ) -> None:
         key = context.get(_CONTEXT_KEY)
-        if key is None or http_response.status_code < 300:
+        if key is None:
             return
-        code = context.get("error_code_override") or parsed.get("Error", {}).get("Code")
+        if http_response.status_code >= 300:
+            code = context.get("error_code_override") or parsed.get("Error", {}).get("Code")
+            with self._lock:
+                self._errors[(key, str(code or http_response.status_code))] += 1
+            return
+        if key.service == "sqs" and key.operation == "ReceiveMessage":
+            more = sqs_requests(key.operation, context.get(_CONTEXT_PARAMS) or {}, parsed) - 1
+            with self._lock:
+                self._sqs_requests += more
+
+    def _on_dynamodb_response(
+        self, http_response: Any, parsed: Mapping[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        key = context.get(_CONTEXT_KEY)
+        if key is None or key.service != "dynamodb" or http_response.status_code >= 300:
+            return
+        params = context.get(_CONTEXT_PARAMS) or {}
+        reads = _read_units_by_table(key.operation, params, parsed)
+        unwritten: dict[str, Decimal] = {}
+        if parsed.get("UnprocessedItems"):
+            unwritten = _write_units_by_table(
+                "BatchWriteItem", {"RequestItems": parsed["UnprocessedItems"]}
+            )
         with self._lock:
-            self._errors[(key, str(code or http_response.status_code))] += 1
+            self._read_units.update(reads)
+            self._write_units.subtract(unwritten)
 
     def _on_after_call_error(
         self, exception: BaseException, context: dict[str, Any] | None = None, **_: Any
@@ -272,8 +541,11 @@ class ApiCallMeter:
                 calls=dict(self._calls),
                 attempts=dict(self._attempts),
                 errors=dict(self._errors),
-                write_units=self._write_units,
-                read_units=self._read_units,
+                write_units=sum(self._write_units.values(), _ZERO),
+                read_units=sum(self._read_units.values(), _ZERO),
+                sqs_requests=self._sqs_requests,
+                write_units_by_table=dict(self._write_units),
+                read_units_by_table=dict(self._read_units),
             )
 
     def count(
@@ -294,8 +566,9 @@ class ApiCallMeter:
             self._calls.clear()
             self._attempts.clear()
             self._errors.clear()
-            self._write_units = _ZERO
-            self._read_units = _ZERO
+            self._write_units.clear()
+            self._read_units.clear()
+            self._sqs_requests = 0
 
     @property
     def calls(self) -> Mapping[CallKey, int]:
@@ -314,10 +587,15 @@ class ApiCallMeter:
 
     @property
     def write_units(self) -> Decimal:
-        """Estimated DynamoDB write units so far."""
+        """DynamoDB write units so far (from item sizes)."""
         return self.snapshot().write_units
 
     @property
     def read_units(self) -> Decimal:
-        """Estimated DynamoDB read units so far."""
+        """DynamoDB read units so far (from the sizes of the items returned)."""
         return self.snapshot().read_units
+
+    @property
+    def sqs_requests(self) -> int:
+        """Billable SQS requests so far (one per 64 KB chunk of payload)."""
+        return self.snapshot().sqs_requests
