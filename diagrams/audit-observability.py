@@ -31,7 +31,7 @@ def draw(base: Path) -> None:
                  edge_attr=EDGE_ATTR):
         with Cluster("payment services (emit events by reference)", graph_attr=CLUSTER_ATTR):
             detokenizer = Lambda("vault detokenizer")
-            pipeline = Lambda("pipeline stages\n(simulated here)")
+            pipeline = Lambda("payment pipeline\n(accept, clear)")
 
         with Cluster("audit writer trust boundary\nrole: audit-writer (PutObject, kms:Sign; no delete)",
                      graph_attr=CLUSTER_ATTR):
@@ -54,7 +54,7 @@ def draw(base: Path) -> None:
             alarms = CloudwatchAlarm("burn-rate and\ndetokenize spike alarms")
 
         detokenizer >> Edge(label="detokenize record\n(token, principal, result, hash)") >> writer
-        pipeline >> Edge(label="status change\n(EndToEndId, UETR, status)") >> writer
+        pipeline >> Edge(label="status change, before its answer\n(UETR, EndToEndId, status)") >> writer
         writer >> Edge(label="put segment\n(If-None-Match)") >> segments
         writer >> Edge(label="Sign(size, root)") >> signing_key
         writer >> Edge(label="put checkpoint") >> checkpoints
@@ -64,10 +64,10 @@ def draw(base: Path) -> None:
         auditor >> Edge(label="intact, or the entry\nthat fails and why") >> verifier
         writer >> Edge(label="denied: delete, shorten\nretention, overwrite", **DENIED) >> segments
 
-        pipeline >> Edge(label="span per stage\nand AWS call", **TELEMETRY) >> traces
-        pipeline >> Edge(label="log lines", **TELEMETRY) >> logs
+        pipeline >> Edge(label="span per step\n(its UETRs)", **TELEMETRY) >> traces
+        pipeline >> Edge(label="log line per status", **TELEMETRY) >> logs
         detokenizer >> Edge(label="detokenize count\nper caller", **TELEMETRY) >> metrics
-        pipeline >> Edge(label="stage latency,\noutcome", **TELEMETRY) >> metrics
+        pipeline >> Edge(label="step latency,\noutcome (EMF)", **TELEMETRY) >> metrics
         metrics >> Edge(label="SLO burn rate,\nspikes", **TELEMETRY) >> alarms
 
 

@@ -14,13 +14,7 @@ from fasterpay.observability import (
     Slo,
     evaluate_alerts,
 )
-from fasterpay.observability.simulation import (
-    Incident,
-    Misuse,
-    PaymentOutcome,
-    simulate_detokenize_traffic,
-    simulate_long_run,
-)
+from simulations.observability_sim import Incident, Misuse, simulate_detokenize_traffic, simulate_long_run
 
 AUTH = Slo("authorisation", objective=0.9999, threshold_ms=150)
 CRIT = Slo("critical path", objective=0.99, threshold_ms=300)
@@ -105,7 +99,8 @@ def test_alert_settings_are_validated() -> None:
 
 
 # -- the long simulated run ------------------------------------------------------------------------------
-OUTCOMES = [PaymentOutcome(f"E2E-{i}", "ACSC", "", False, 10 + i % 20, 40 + i % 30, 60) for i in range(100)]
+#: Modelled milliseconds per payment, shaped like a pipeline run's ``RunSummary.latency_samples``.
+SAMPLES = {"authorise": [10.0 + i % 20 for i in range(100)], "ingest_to_acsp": [40.0 + i % 30 for i in range(90)]}
 
 
 def test_the_long_run_is_reproducible_and_its_incidents_fire_alerts() -> None:
@@ -113,8 +108,8 @@ def test_the_long_run_is_reproducible_and_its_incidents_fire_alerts() -> None:
                  Incident("slow disks", 9 * HOUR, 10 * HOUR, extra_latency_ms=300, affected=0.2)]
     kwargs = dict(duration_s=12 * HOUR, rate_per_s=1, incidents=incidents, authorisation=AUTH,
                   critical_path=CRIT, seed=5)
-    auth, crit = simulate_long_run(OUTCOMES, **kwargs)
-    again, _ = simulate_long_run(OUTCOMES, **kwargs)
+    auth, crit = simulate_long_run(SAMPLES, **kwargs)
+    again, _ = simulate_long_run(SAMPLES, **kwargs)
     assert auth.bad == again.bad and sum(auth.total) == 12 * HOUR
     auth_alerts = evaluate_alerts(auth, AUTH)
     assert auth_alerts.first_firing(FAST).start_s == pytest.approx(6 * HOUR, abs=10 * 60)
@@ -124,9 +119,26 @@ def test_the_long_run_is_reproducible_and_its_incidents_fire_alerts() -> None:
     assert all(f.start_s >= 9 * HOUR for f in crit_alerts.firings)  # the outage failed payments, it did not slow them
 
 
-def test_the_long_run_needs_latencies_to_sample() -> None:
-    with pytest.raises(ValueError, match="at least one outcome"):
-        simulate_long_run([], duration_s=60, rate_per_s=1, incidents=[], authorisation=AUTH, critical_path=CRIT, seed=1)
+@pytest.mark.parametrize("samples", [{}, {"authorise": [10.0]}, {"authorise": [10.0], "ingest_to_acsp": []}])
+def test_the_long_run_needs_latencies_to_sample(samples: dict) -> None:
+    with pytest.raises(ValueError, match="latency samples"):
+        simulate_long_run(samples, duration_s=60, rate_per_s=1, incidents=[], authorisation=AUTH, critical_path=CRIT,
+                          seed=1)
+
+
+def test_incidents_name_a_pipeline_step() -> None:
+    with pytest.raises(ValueError, match="stage must be one of"):
+        Incident("x", 0, 60, stage="payment")
+    with pytest.raises(ValueError):
+        Incident("x", 60, 0)
+
+
+def test_early_latency_slows_authorisation_and_late_latency_only_the_path_to_acsp() -> None:
+    kwargs = dict(duration_s=600, rate_per_s=1, authorisation=AUTH, critical_path=CRIT, seed=2, base_failure_rate=0)
+    for stage, auth_hit in (("route", True), ("settle", False)):
+        auth, crit = simulate_long_run(SAMPLES, incidents=[Incident("slow", 0, 600, extra_latency_ms=400, affected=1,
+                                                                    stage=stage)], **kwargs)
+        assert (auth.ratio_good() == 0.0) is auth_hit and crit.ratio_good() == 0.0
 
 
 # -- the detokenize spike alert ---------------------------------------------------------------------------
@@ -166,3 +178,15 @@ def test_events_must_come_in_time_order_and_settings_are_checked() -> None:
         detector.observe("a", 10)
     with pytest.raises(ValueError):
         DetokenizeSpikeDetector(alpha=0)
+
+
+def test_pre_aggregated_counts_equal_events_recorded_one_by_one() -> None:
+    one_by_one, aggregated = SliCounts(bucket_s=60), SliCounts(bucket_s=60)
+    for second in range(180):
+        one_by_one.record(second, good=second % 7 != 0)
+    for minute in range(3):
+        seconds = range(minute * 60, minute * 60 + 60)
+        aggregated.record_counts(minute * 60, total=60, bad=sum(1 for s in seconds if s % 7 == 0))
+    assert (aggregated.total, aggregated.bad) == (one_by_one.total, one_by_one.bad)
+    with pytest.raises(ValueError, match="bad <= total"):
+        aggregated.record_counts(0, total=1, bad=2)

@@ -1,12 +1,13 @@
-"""Traces of the simulated payment flow: one trace per payment, a span per stage and per AWS call,
-modelled timings, errors marked, and no personal data in any attribute."""
+"""Tracing helpers: span helpers refuse personal data, every AWS call of an instrumented client is a CLIENT
+span under the current stage, timed by the clock given (modelled here), with failures marked.
+
+The pipeline's own spans are tested on a real pipeline run in ``test_observability_pipeline.py``."""
 
 from __future__ import annotations
 
 import io
 import json
-from collections import Counter
-from datetime import UTC, datetime
+import time
 
 import pytest
 from botocore.config import Config
@@ -18,6 +19,7 @@ from fasterpay.observability import (
     PaymentLogger,
     PaymentMetrics,
     PersonalDataError,
+    PipelineTelemetry,
     in_memory_tracer,
     instrument_aws_client,
     payment_span,
@@ -25,105 +27,70 @@ from fasterpay.observability import (
     stage_span,
     stage_timings,
 )
-from fasterpay.observability.simulation import (
-    CRITICAL_PATH,
-    STAGES,
-    ModelledClock,
-    SimulatedPaymentFlow,
-    create_simulation_resources,
-    synthetic_payments,
-)
+from fasterpay.pipeline import Answer
 
-START = datetime(2026, 11, 28, 9, tzinfo=UTC)
+UETR = "8a562c67-ca16-48ba-b074-65581be6f011"
 
 
-@pytest.fixture
-def rig(env: AwsEnvironment):
-    config = Config(retries={"total_max_attempts": 1})  # faults surface at once: no wall-time back-off
-    dynamodb, sqs = env.client("dynamodb", config=config), env.client("sqs", config=config)
-    resources = create_simulation_resources(dynamodb, sqs, accounts=5, balance_minor=10_000_000)
+def test_aws_call_spans_follow_a_modelled_clock_under_their_stage(env: AwsEnvironment) -> None:
     tracer, exporter = in_memory_tracer()
     faults = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=11)
-    clock = ModelledClock(faults, start=START)
-    for client in (dynamodb, sqs):
-        faults.attach(client)
-        instrument_aws_client(client, tracer, clock=clock)
-    logs, docs = io.StringIO(), []
-    store = InMemoryAuditStore()
-    trail = AuditTrail(store=store, signer=LocalCheckpointSigner.generate(), origin="sim/audit", batch_size=None)
-    flow = SimulatedPaymentFlow(dynamodb=dynamodb, sqs=sqs, resources=resources, tracer=tracer, clock=clock,
-                                logger=PaymentLogger("sim", stream=logs, clock=clock.now),
-                                metrics=PaymentMetrics(namespace="FasterPay", service="sim", sink=docs.append),
-                                audit=trail)
-    return flow, exporter, faults, logs, docs, trail, store
-
-
-def test_one_trace_per_payment_with_a_span_per_stage_and_aws_call(rig) -> None:
-    flow, exporter, *_ = rig
-    outcomes = [flow.process(p) for p in synthetic_payments(5, seed=1, accounts=5)]
-    assert [o.status for o in outcomes] == ["ACSC"] * 5
-    spans = exporter.get_finished_spans()
-    traces = {s.context.trace_id for s in spans}
-    assert len(traces) == 5
-    names = Counter(s.name for s in spans)
-    assert names["payment"] == 5 and all(names[f"stage {stage}"] == 5 for stage in STAGES)
-    assert names["DynamoDB.PutItem"] == 5 and names["DynamoDB.UpdateItem"] == 10 and names["SQS.SendMessage"] == 5
-    aws = [s for s in spans if s.name.startswith(("DynamoDB.", "SQS."))]
-    assert all(s.attributes["rpc.system"] == "aws-api" and s.attributes["cloud.region"] == "eu-west-2" for s in aws)
-    by_id = {s.context.span_id: s for s in spans}
-    assert all(by_id[s.parent.span_id].name.startswith("stage ") for s in aws)
-
-
-def test_span_times_follow_the_modelled_clock(rig) -> None:
-    flow, exporter, faults, *_ = rig
-    outcome = flow.process(synthetic_payments(1, seed=2, accounts=5)[0])
+    clock = lambda: 1_800_000_000_000_000_000 + round(faults.modelled_seconds * 1e9)  # noqa: E731 - modelled ns
+    sqs = instrument_aws_client(faults.attach(env.client("sqs")), tracer, clock=clock)
+    with payment_span(tracer, end_to_end_id="E2E-1", uetr=UETR, clock=clock), stage_span(tracer, "clear", clock=clock):
+        url = sqs.create_queue(QueueName="clearing")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
     rows = stage_timings(exporter.get_finished_spans())
-    root = next(r for r in rows if r.name == "payment")
-    assert root.duration_ms == pytest.approx(outcome.total_ms)
-    modelled_aws_ms = faults.modelled_seconds * 1000
-    assert sum(r.duration_ms for r in rows if "." in r.name) == pytest.approx(modelled_aws_ms, rel=1e-6)
-    assert outcome.authorise_ms < outcome.critical_path_ms < outcome.total_ms
-    assert sorted({r.stage for r in rows if r.stage}) == sorted(STAGES)
-    assert set(CRITICAL_PATH) < set(STAGES)
+    aws = [r for r in rows if "." in r.name]
+    assert [r.name for r in aws] == ["SQS.CreateQueue", "SQS.SendMessage"]
+    assert all(r.stage == "clear" and r.end_to_end_id == "E2E-1" for r in aws)
+    assert sum(r.duration_ms for r in aws) == pytest.approx(faults.modelled_seconds * 1000, rel=1e-6)
+    spans = exporter.get_finished_spans()
+    assert all(s.attributes["rpc.system"] == "aws-api" and s.attributes["cloud.region"] == "eu-west-2"
+               for s in spans if s.name.startswith("SQS."))
 
 
-def test_a_failed_aws_call_marks_its_span_and_rejects_the_payment(rig) -> None:
-    flow, exporter, faults, logs, *_ = rig
-    faults.plan = FaultPlan(throttle_rate=1.0, services={"dynamodb"}, operations={"UpdateItem"})
-    outcome = flow.process(synthetic_payments(1, seed=3, accounts=5)[0])
-    assert (outcome.status, outcome.reason, outcome.technical_failure) == ("RJCT", "NARR", True)
-    failed = [s for s in exporter.get_finished_spans() if s.name == "DynamoDB.UpdateItem"]
-    assert failed[0].attributes["error.type"] == "ProvisionedThroughputExceededException"
-    assert failed[0].status.status_code.name == "ERROR"
-    assert '"level":"ERROR"' in logs.getvalue()
+def test_a_failed_aws_call_marks_its_span(env: AwsEnvironment) -> None:
+    tracer, exporter = in_memory_tracer()
+    faults = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=3,
+                           plan=FaultPlan(throttle_rate=1.0, services={"dynamodb"}, operations={"ListTables"}))
+    dynamodb = instrument_aws_client(faults.attach(env.client("dynamodb", config=Config(retries={"total_max_attempts": 1}))),
+                                     tracer)
+    with pytest.raises(Exception, match="Throughput|Throttl"):
+        dynamodb.list_tables()
+    [span] = exporter.get_finished_spans()
+    assert span.name == "DynamoDB.ListTables" and span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"] in ("ProvisionedThroughputExceededException", "ThrottlingException")
 
 
-def test_a_business_rejection_is_not_a_technical_failure(rig) -> None:
-    flow, *_ = rig
-    big = synthetic_payments(1, seed=4, accounts=5)[0]
-    from dataclasses import replace
-
-    outcome = flow.process(replace(big, amount_minor=10_000_001))
-    assert (outcome.status, outcome.reason, outcome.technical_failure) == ("RJCT", "AM04", False)
-
-
-def test_no_personal_data_in_spans_logs_metrics_or_audit_entries(rig) -> None:
-    flow, exporter, _, logs, docs, trail, store = rig
-    for p in synthetic_payments(8, seed=5, accounts=5):
-        flow.process(p)
-    flow.metrics.flush()
+def test_no_personal_data_in_spans_logs_metrics_or_audit_entries(env: AwsEnvironment) -> None:
+    """A pipeline step whose AWS calls are traced: step span, CLIENT spans, log, EMF and audit entry."""
+    tracer, exporter = in_memory_tracer()
+    store, logs, documents = InMemoryAuditStore(), io.StringIO(), []
+    trail = AuditTrail(store=store, signer=LocalCheckpointSigner.generate(), origin="bank-a/payments", batch_size=None)
+    telemetry = PipelineTelemetry(tracer=tracer, metrics=PaymentMetrics(namespace="FasterPay", service="p",
+                                                                        sink=documents.append),
+                                  logger=PaymentLogger("p", stream=logs), audit=trail, clock=time.time_ns)
+    dynamodb = instrument_aws_client(env.client("dynamodb"), tracer)
+    with telemetry.span("authorise", [UETR]):
+        dynamodb.list_tables()
+        telemetry.status(Answer("sub-1", "MSG-1", "E2E-1", UETR, "RJCT", "AM04"))
+    telemetry.flush()
     trail.close()
-    for span in exporter.get_finished_spans():
+    spans = exporter.get_finished_spans()
+    assert sorted(s.name for s in spans) == ["DynamoDB.ListTables", "stage authorise"]
+    for span in spans:
         refuse_personal_data(dict(span.attributes or {}), where="span")
     for line in logs.getvalue().splitlines():
         record = json.loads(line)
         refuse_personal_data(record, where="log")
-        assert record["end_to_end_id"].startswith("E2E-") and len(record["trace_id"]) == 32
-    for doc in docs:
-        refuse_personal_data({k: v for k, v in doc.items() if k != "_aws"}, where="metric")
-    statuses = Counter(json.loads(line)["outcome"] for key, body in store.objects().items()
-                       if key.startswith("segments/") for line in body.splitlines())
-    assert statuses == {"RCVD": 8, "ACTC": 8, "ACSP": 8, "ACSC": 8}
+        assert record["uetr"] == UETR and len(record["trace_id"]) == 32
+    for document in documents:
+        refuse_personal_data({k: v for k, v in document.items() if k != "_aws"}, where="metric")
+    [segment] = [body for key, body in store.objects().items() if key.startswith("segments/")]
+    entry = json.loads(segment)
+    refuse_personal_data({"subject": entry["subject"], **entry["refs"]}, where="audit")
+    assert (entry["subject"], entry["outcome"], entry["refs"]["reason"]) == (UETR, "RJCT", "AM04")
 
 
 def test_span_helpers_refuse_personal_data(env: AwsEnvironment) -> None:

@@ -3,13 +3,15 @@ alerts, and a per-caller detokenize spike alert, none of them carrying personal 
 
 Copy the modules you need: ``redaction.py`` (standard library only) is used by ``tracing.py``
 (OpenTelemetry SDK), ``logs.py`` and ``emf.py`` (Powertools for AWS Lambda); ``slo.py`` and
-``anomaly.py`` need the standard library only. ``simulation.py`` is this article's simulated payment
-flow and needs the rest of :mod:`fasterpay`.
+``anomaly.py`` need the standard library only. ``pipeline.py`` wires them, with :mod:`fasterpay.audit`,
+into the payment pipeline's telemetry port. The long-run SLO replay and the detokenize traffic generator
+the article uses are not part of the pattern: they live in ``simulations/observability_sim.py``.
 """
 
 from .anomaly import DetokenizeSpikeDetector, SpikeAlert
 from .emf import EmfError, PaymentMetrics, validate_emf
 from .logs import PaymentLogger
+from .pipeline import PipelineTelemetry
 from .redaction import PERSONAL_FIELD_NAMES, PersonalDataError, refuse_personal_data, refuse_personal_text
 from .slo import SRE_WORKBOOK_ALERTS, AlertEvaluation, AlertFiring, BurnRateAlert, SliCounts, Slo, evaluate_alerts
 from .tracing import (
@@ -26,8 +28,8 @@ from .tracing import (
 
 __all__ = [
     "PERSONAL_FIELD_NAMES", "SRE_WORKBOOK_ALERTS", "AlertEvaluation", "AlertFiring", "BurnRateAlert",
-    "DetokenizeSpikeDetector", "EmfError", "PaymentLogger", "PaymentMetrics", "PersonalDataError", "SliCounts",
-    "Slo", "SpikeAlert", "StageBreakdown", "StageTiming", "breakdown_by_stage", "evaluate_alerts",
+    "DetokenizeSpikeDetector", "EmfError", "PaymentLogger", "PaymentMetrics", "PersonalDataError",
+    "PipelineTelemetry", "SliCounts", "Slo", "SpikeAlert", "StageBreakdown", "StageTiming", "breakdown_by_stage", "evaluate_alerts",
     "in_memory_tracer", "instrument_aws_client", "payment_span", "refuse_personal_data", "refuse_personal_text",
     "stage_span", "stage_timings", "trace_id_hex", "validate_emf",
 ]

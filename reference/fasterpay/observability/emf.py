@@ -29,12 +29,20 @@ class EmfError(ValueError):
     """A document is not valid EMF; the message names the rule it breaks."""
 
 
+def _line(document: Mapping[str, Any]) -> str:
+    """A document as one compact JSON line: what reaches CloudWatch Logs."""
+    return json.dumps(document, separators=(",", ":"))
+
+
 def _print(document: dict[str, Any]) -> None:
-    print(json.dumps(document, separators=(",", ":")))
+    print(_line(document))
 
 
 class PaymentMetrics:
     """Stage latency and outcome counts, and detokenize counts per caller, as EMF documents.
+
+    :attr:`bytes_emitted` counts the documents handed to the sink as the compact JSON lines the default
+    sink prints (newline included): the bytes CloudWatch Logs ingests, for the cost model.
 
     Examples:
         >>> docs = []
@@ -44,6 +52,8 @@ class PaymentMetrics:
         1
         >>> docs[0]["StageLatency"], docs[0]["stage"]
         ([12.5], 'authorise')
+        >>> metrics.bytes_emitted == len(json.dumps(docs[0], separators=(",", ":"))) + 1
+        True
     """
 
     def __init__(self, *, namespace: str, service: str, sink: Callable[[dict[str, Any]], None] = _print,
@@ -54,6 +64,7 @@ class PaymentMetrics:
         self._clock = clock
         self._sets: dict[tuple[tuple[str, str], ...], EphemeralMetrics] = {}
         self._counts: dict[tuple[tuple[str, str], ...], int] = {}
+        self.bytes_emitted = 0
 
     def _set(self, dimensions: Mapping[str, str]) -> EphemeralMetrics:
         refuse_personal_data(dimensions, where="metric dimension")
@@ -85,7 +96,9 @@ class PaymentMetrics:
             return
         if self._clock is not None:
             metrics.set_timestamp(self._clock().astimezone(UTC))
-        self.sink(dict(metrics.serialize_metric_set()))
+        document = dict(metrics.serialize_metric_set())
+        self.sink(document)
+        self.bytes_emitted += len(_line(document).encode("utf-8")) + 1
         metrics.clear_metrics()
 
     def flush(self) -> int:

@@ -31,8 +31,18 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _Tally:
+    """Bytes written, shared by a logger and every logger bound from it."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+
 class PaymentLogger:
     """A JSON-lines logger bound to correlation ids.
+
+    :attr:`bytes_written` counts the UTF-8 bytes of every line written (newline included) by this logger
+    and every logger bound from it: what CloudWatch Logs ingests, for the cost model.
 
     Examples:
         >>> import io
@@ -41,6 +51,8 @@ class PaymentLogger:
         >>> log.info("authorised", stage="authorise", status="ACTC")
         >>> json.loads(out.getvalue())["end_to_end_id"]
         'E2E-1'
+        >>> log.bytes_written == len(out.getvalue())
+        True
         >>> log.info("lookup", debtor_iban="GB82WEST12345698765432")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -48,7 +60,8 @@ class PaymentLogger:
     """
 
     def __init__(self, service: str, *, stream: TextIO | None = None, level: str = "INFO",
-                 clock: Callable[[], datetime] = _utc_now, bound: dict[str, Any] | None = None) -> None:
+                 clock: Callable[[], datetime] = _utc_now, bound: dict[str, Any] | None = None,
+                 _tally: _Tally | None = None) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}")
         self.service = service
@@ -56,12 +69,18 @@ class PaymentLogger:
         self.level = level
         self._clock = clock
         self._bound = dict(bound or {})
+        self._tally = _tally or _Tally()
         refuse_personal_data(self._bound, where="log")
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes of every line written by this logger and the loggers bound from it (or it from)."""
+        return self._tally.bytes
 
     def bind(self, **correlation: Any) -> PaymentLogger:
         """A logger that adds ``correlation`` (for example ``end_to_end_id``, ``uetr``) to every line."""
         return PaymentLogger(self.service, stream=self.stream, level=self.level, clock=self._clock,
-                             bound={**self._bound, **correlation})
+                             bound={**self._bound, **correlation}, _tally=self._tally)
 
     def log(self, level: str, message: str, **fields: Any) -> None:
         if level not in LEVELS:
@@ -78,7 +97,9 @@ class PaymentLogger:
             record["trace_id"] = f"{context.trace_id:032x}"
             record["span_id"] = f"{context.span_id:016x}"
         record.update(fields)
-        (self.stream or sys.stdout).write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+        line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
+        (self.stream or sys.stdout).write(line)
+        self._tally.bytes += len(line.encode("utf-8"))
 
     def debug(self, message: str, **fields: Any) -> None:
         self.log("DEBUG", message, **fields)

@@ -111,15 +111,22 @@ class SliCounts:
         self._prefix: tuple[list[int], list[int]] | None = None
 
     def record(self, at_s: float, *, good: bool) -> None:
+        """One event at ``at_s``."""
+        self.record_counts(at_s, total=1, bad=0 if good else 1)
+
+    def record_counts(self, at_s: float, *, total: int, bad: int) -> None:
+        """``total`` events in the bucket of ``at_s``, ``bad`` of them bad (a pre-aggregated count, as a
+        CloudWatch metric delivers it)."""
         index = int((at_s - self.start_s) // self.bucket_s)
         if index < 0:
             raise ValueError(f"event at {at_s}s is before the start ({self.start_s}s)")
+        if not 0 <= bad <= total:
+            raise ValueError(f"need 0 <= bad <= total, got bad={bad}, total={total}")
         while len(self.total) <= index:
             self.total.append(0)
             self.bad.append(0)
-        self.total[index] += 1
-        if not good:
-            self.bad[index] += 1
+        self.total[index] += total
+        self.bad[index] += bad
         self._prefix = None
 
     def __len__(self) -> int:

@@ -12,9 +12,9 @@
 * :func:`payment_span` and :func:`stage_span` open the payment's root span and its stage spans;
   attributes go through :func:`~fasterpay.observability.redaction.refuse_personal_data` first.
 
-Every helper takes an optional ``clock`` (nanoseconds since the epoch). The default is wall time; the
-simulation passes a clock that follows the modelled latency of each AWS call, so traces show modelled
-rather than moto's in-process timings.
+Every helper takes an optional ``clock`` (nanoseconds since the epoch). The default is wall time; a
+clock that follows a latency model (for example :attr:`fasterpay.faults.FaultInjector.modelled_seconds`)
+makes traces show modelled rather than moto's in-process timings.
 """
 
 from __future__ import annotations
