@@ -21,10 +21,12 @@ __all__ = ["SLO_AUTHORISE_MS", "SLO_INGEST_TO_ACSP_MS", "bench_figures", "bench_
 #: Targets of the modelled latency (p99, ms), without the scheme's own answer time.
 SLO_INGEST_TO_ACSP_MS = 150
 SLO_AUTHORISE_MS = 75
-#: Bytes logged per payment by the handlers' structured log line and per invocation by the EMF document
-#: (what :class:`fasterpay.observability` emits; measured from real documents in tests/test_pipeline_cost.py).
-LOG_BYTES_PER_PAYMENT = 220
-LOG_BYTES_PER_INVOCATION = 900
+#: Bytes logged per payment (structured log lines) and per invocation (EMF documents, one per step), as
+#: :class:`fasterpay.observability.pipeline.PipelineTelemetry` emits them: measured from the documents of a
+#: real run (tests/test_observability_pipeline.py measures ``logged_bytes``: about 400 B of log lines per
+#: payment and three 353 B EMF documents per invocation).
+LOG_BYTES_PER_PAYMENT = 402
+LOG_BYTES_PER_INVOCATION = 1_059
 
 
 def costs(summary: RunSummary, region: str = "eu-west-2") -> Any:
@@ -32,7 +34,8 @@ def costs(summary: RunSummary, region: str = "eu-west-2") -> Any:
     prices = PRICES_EU_WEST_2 if region == "eu-west-2" else PRICES_US_EAST_1
     log_bytes = summary.payments * LOG_BYTES_PER_PAYMENT + summary.lambda_invocations * LOG_BYTES_PER_INVOCATION
     return cost_breakdown(summary.snapshot, prices=prices, lambda_invocations=summary.lambda_invocations,
-                          lambda_gb_seconds=summary.lambda_gb_seconds, log_bytes=log_bytes)
+                          lambda_gb_seconds=summary.lambda_gb_seconds, lambda_architecture="arm64",
+                          log_bytes=log_bytes)
 
 
 def _per_10k(value: Decimal, n: int) -> Decimal:

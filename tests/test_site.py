@@ -13,7 +13,7 @@ import yaml
 from sitebuild.pages import render_kpis
 from sitecheck import REPO, fenced_blocks, parse, resolve, snippet_includes
 
-pytestmark = pytest.mark.site
+pytestmark = [pytest.mark.site, pytest.mark.xdist_group("site")]
 
 ARTICLES = sorted(p.stem for p in (REPO / "docs" / "articles").glob("*.md"))
 

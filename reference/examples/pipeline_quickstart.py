@@ -28,7 +28,8 @@ def main() -> dict[str, Any]:
         # --8<-- [start:wire]
         from fasterpay.pipeline import Clients, LocalRunner, bootstrap, make_handlers
 
-        clients = Clients(sqs=env.client("sqs"), dynamodb=env.client("dynamodb"), kms=env.client("kms"))
+        clients = Clients(sqs=env.client("sqs"), dynamodb=env.client("dynamodb"), kms=env.client("kms"),
+                          extra={"vault_dynamodb": env.client("dynamodb", region=infra.vault_region)})
         ctx = bootstrap(infra.config, clients=clients, gateway=SimulatedSchemeGateway(seed=7),  # (1)!
                         cycle=lambda: "C0001")
         runner = LocalRunner(ctx.sqs, {"accept": ctx.queues["accept"], "clear": ctx.queues["clear"]},

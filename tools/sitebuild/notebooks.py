@@ -43,9 +43,13 @@ def cache_key(notebook: Path, package_dir: Path) -> str:
     digest = hashlib.sha256()
     digest.update(f"runner={RUNNER_VERSION};scale={os.environ.get('FASTERPAY_SCALE', 'ci')}".encode())
     digest.update(notebook.read_bytes())
-    for path in _package_files(package_dir):
-        digest.update(str(path.relative_to(package_dir)).encode())
-        digest.update(path.read_bytes())
+    simulations = package_dir.parent.parent / "simulations"  # the benches the notebooks run
+    for root in (package_dir, simulations):
+        if not root.is_dir():
+            continue
+        for path in _package_files(root):
+            digest.update(f"{root.name}/{path.relative_to(root)}".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:20]
 
 

@@ -139,7 +139,8 @@ def bootstrap(config: PipelineConfig, *, clients: Clients, gateway: SchemeGatewa
     """
     from fasterpay.vault import DynamoDbAuditLog, Vault, VaultPolicy
 
-    vault = Vault(kms=clients.kms, dynamodb=clients.dynamodb, table_name=config.vault_table,
+    vault = Vault(kms=clients.kms, dynamodb=clients.extra.get("vault_dynamodb", clients.dynamodb),
+                  table_name=config.vault_table,
                   key_id=config.vault_key, mac_key_id=config.mac_key,
                   audit=DynamoDbAuditLog(clients.dynamodb, config.vault_audit_table),
                   policy=VaultPolicy.of(grants=[], erasers=[]))  # the pipeline tokenises; it never detokenises

@@ -3,7 +3,7 @@
 =============  =========================================================  ==========================
 handler        steps (in this order, per SQS batch of up to 10 messages)  durable work per payment
 =============  =========================================================  ==========================
-``accept``     **ingest** (parse, validate, tokenise the batch at once),  one TransactWriteItems
+``accept``     **ingest** (parse, validate, tokenise; records stored with the holds),  one TransactWriteItems
                **authorise** (sanctions and fraud rules on tokens),       (ACCP + hold + duplicate
                **route** (the rail), then the hold                        guards), or one PutItem (RJCT)
 ``clear``      **clear** (the scheme, within its time limit),             one UpdateItem (ACSP), or one
@@ -74,9 +74,9 @@ STEP_NAMES = (
     "accept.forwarded",   # accepted payments sent to the clear queue; answers not sent yet
     "accept.answered",    # answers sent; the invocation is about to return
     "clear.submitted",    # the scheme answered; no decision written yet
-    "clear.decided",      # every decision (ACSP, ACSC, RJCT + release) written; nothing booked or sent
-    "clear.booked",       # the batch booked into its settlement cycle; answers not sent yet
-    "clear.answered",     # answers sent; the invocation is about to return
+    "clear.decided",      # every decision (ACSP, ACSC, RJCT + release) written; nothing sent or booked
+    "clear.answered",     # answers sent; the batch not booked into its settlement cycle yet
+    "clear.booked",       # booked; the invocation is about to return
 )
 
 
@@ -329,8 +329,9 @@ def _ingest(batch: _Batch) -> list[_Candidate]:
     return [c for c in candidates if c.record["messageId"] not in batch.failed]
 
 
-def _tokenise(batch: _Batch, candidates: list[_Candidate]) -> None:
-    """Tokenise every account identifier and name of the batch in one vault call, then build payments."""
+def _tokenise(batch: _Batch, candidates: list[_Candidate]) -> list[tuple[str, str, str]]:
+    """Compute every token of the batch (deterministic: no I/O once the token key is cached), build the
+    payments, and return the vault requests that store the records (written beside the holds)."""
     ctx = batch.ctx
     requests: list[tuple[str, str, str]] = []
     for c in candidates:
@@ -342,7 +343,7 @@ def _tokenise(batch: _Batch, candidates: list[_Candidate]) -> None:
             requests.append((str(value), cls, subject))
         requests.append((screening_form(c.tx.debtor.name), "name", subject))
         requests.append((screening_form(c.tx.creditor.name), "name", subject))
-    tokens = ctx.vault.tokenize_batch(requests, tenant=ctx.tenant, deterministic=True) if requests else []
+    tokens = [ctx.vault.deterministic_token(value, cls, tenant=ctx.tenant) for value, cls, _ in requests]
     now = ctx.clock()
     for n, c in enumerate(candidates):
         dacct, cacct, dname, cname = tokens[4 * n:4 * n + 4]
@@ -356,6 +357,7 @@ def _tokenise(batch: _Batch, candidates: list[_Candidate]) -> None:
             creditor_name_token=cname, debtor_agent=_agent_id(c.tx.debtor_agent),
             creditor_agent=_agent_id(c.tx.creditor_agent), accepted_at=now, submission_id=c.submission_id,
         )
+    return requests
 
 
 def _agent_id(agent: Any) -> str:
@@ -394,10 +396,13 @@ def _answer_stored(batch: _Batch, c: _Candidate, stored: StoredPayment) -> None:
 def _write_one(batch: _Batch, c: _Candidate) -> None:
     ctx, payment, now = batch.ctx, c.payment, batch.ctx.clock()
     assert payment is not None
-    answer = Answer(payment.submission_id, payment.msg_id, payment.end_to_end_id, payment.uetr, "RJCT")
     with ctx.telemetry.span("authorise", [payment.uetr]):
         if c.decision is not None:
-            stored = ctx.store.reject(payment, c.decision, at=now)
+            try:
+                stored = ctx.store.reject(payment, c.decision, at=now)
+            except TransitionConflictError:  # another submission owns this UETR: a duplicate, refused
+                _refuse_duplicate(batch, c, "DU03", now)
+                return
             _answer_stored(batch, c, stored)
             return
         outcome = ctx.store.hold(payment, first_of_message=c.first_of_message, at=now)
@@ -408,12 +413,22 @@ def _write_one(batch: _Batch, c: _Candidate) -> None:
         assert outcome.stored is not None
         _answer_stored(batch, c, outcome.stored)
     elif outcome.kind == "duplicate":
-        ctx.store.record_ingest_rejection(payment.submission_id, c.index, [str(outcome.reason)],
-                                          end_to_end_id=payment.end_to_end_id, at=now)
-        batch.answer(c.record, Answer(**{**answer.__dict__, "reason": outcome.reason}))
+        _refuse_duplicate(batch, c, str(outcome.reason), now)
     else:  # refused by the ledger: AM04, AC01, AM03
-        stored = ctx.store.reject(payment, str(outcome.reason), at=now)
+        try:
+            stored = ctx.store.reject(payment, str(outcome.reason), at=now)
+        except TransitionConflictError:
+            _refuse_duplicate(batch, c, "DU03", now)
+            return
         _answer_stored(batch, c, stored)
+
+
+def _refuse_duplicate(batch: _Batch, c: _Candidate, reason: str, now: float) -> None:
+    payment = c.payment
+    assert payment is not None
+    batch.ctx.store.record_ingest_rejection(payment.submission_id, c.index, [reason],
+                                            end_to_end_id=payment.end_to_end_id, at=now)
+    batch.answer(c.record, Answer(payment.submission_id, payment.msg_id, payment.end_to_end_id, "", "RJCT", reason))
 
 
 def accept_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
@@ -425,12 +440,13 @@ def accept_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any 
     """
     batch = _Batch(ctx, event.get("Records", []))
     uetrs: list[str] = []
+    requests: list[tuple[str, str, str]] = []
     try:
         with ctx.telemetry.span("ingest", uetrs):
             candidates = _ingest(batch)
             uetrs.extend(c.uetr for c in candidates)
             if candidates:
-                _tokenise(batch, candidates)
+                requests = _tokenise(batch, candidates)
     except SimulatedCrash:
         raise
     except Exception as exc:  # noqa: BLE001 - the vault is down or throttled: the whole batch comes back
@@ -441,7 +457,21 @@ def accept_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any 
         _authorise_and_route(batch, candidates)
     ctx.telemetry.step("accept.validated")
 
-    def write(c: _Candidate) -> None:
+    def store_tokens() -> None:
+        """The vault records of the batch's tokens, written beside the holds (both before any send)."""
+        try:
+            with ctx.telemetry.span("vault", uetrs):
+                ctx.vault.tokenize_batch(requests, tenant=ctx.tenant, deterministic=True)
+        except SimulatedCrash:
+            raise
+        except Exception as exc:  # noqa: BLE001 - nothing may be forwarded with its records unwritten
+            for c in candidates:
+                batch.fail(c.record, f"vault: {type(exc).__name__}: {exc}")
+
+    def write(c: _Candidate | None) -> None:
+        if c is None:
+            store_tokens()
+            return
         try:
             _write_one(batch, c)
         except (PoisonMessageError, TransitionConflictError) as exc:
@@ -451,7 +481,8 @@ def accept_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any 
         except Exception as exc:  # noqa: BLE001 - throttles, timeouts: retried by redelivery
             batch.fail(c.record, f"{type(exc).__name__}: {exc}")
 
-    ctx.parallel(write, candidates)
+    if candidates:
+        ctx.parallel(write, [None, *candidates])
     ctx.telemetry.step("accept.recorded")
     batch.send("clear", batch.forward)
     ctx.telemetry.step("accept.forwarded")
@@ -537,6 +568,8 @@ def clear_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any =
 
     ctx.parallel(decide, work)
     ctx.telemetry.step("clear.decided")
+    batch.send("answers", batch.answers)  # the sender's answer first: booking is off its path
+    ctx.telemetry.step("clear.answered")
     with ctx.telemetry.span("settle", [e.uetr for entries in booked.values() for e in entries]):
         for cycle, entries in sorted(booked.items()):
             try:
@@ -547,8 +580,6 @@ def clear_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any =
                     if payment.uetr in uetrs:
                         batch.fail(record, f"settlement booking: {type(exc).__name__}")
     ctx.telemetry.step("clear.booked")
-    batch.send("answers", batch.answers)
-    ctx.telemetry.step("clear.answered")
     for record in batch.records:
         if record["messageId"] in batch.failed:
             _record_failure(ctx, "clear", record, batch.failed[record["messageId"]])
