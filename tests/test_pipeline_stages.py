@@ -448,3 +448,14 @@ def test_a_payment_message_rejects_float_money_and_garbage() -> None:
                 {**json.loads(good.to_json()), "amount_minor": True}, [1, 2], {}):
         with pytest.raises(PoisonMessageError):
             Payment.from_json(json.dumps(bad))
+
+
+def test_the_runner_is_not_idle_while_another_consumer_holds_a_message_invisible(harness: PipelineHarness) -> None:
+    from fasterpay.pipeline import LocalRunner
+
+    url = harness.res.queues["clear"]
+    harness.admin_sqs.send_message(QueueUrl=url, MessageBody="in flight")
+    assert harness.admin_sqs.receive_message(QueueUrl=url, VisibilityTimeout=300)["Messages"]
+    runner = LocalRunner(harness.admin_sqs, {"clear": url}, {"clear": lambda e, c=None: {"batchItemFailures": []}},
+                         region="eu-west-2")
+    assert runner.idle() is False  # invisible is not done: it may come back
