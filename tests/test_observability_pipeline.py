@@ -38,7 +38,7 @@ from fasterpay.observability import (
 from fasterpay.pipeline import Answer, FanOut
 from simulations.pipeline_bench import RunSettings, RunSummary, run_pipeline
 
-STEP_SPANS = {"stage ingest", "stage route", "stage authorise", "stage scheme", "stage clear", "stage settle"}
+STEP_SPANS = {"stage ingest", "stage route", "stage authorise", "stage scheme", "stage clear", "stage settle", "stage vault"}
 UETR = "8a562c67-ca16-48ba-b074-65581be6f011"
 
 

@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
-from fasterpay.metrics import read_metrics
+from fasterpay.metrics import read_metrics, scale
 from simulations.cli import build_parser, main
 from simulations.pipeline_bench import CRASH_POINTS
 
+#: Run sizes: 300 payments in CI (a 1,000-payment chaos run takes over ten minutes on moto on the CI machine),
+#: the issue's 1,000 in the full profile (FASTERPAY_SCALE=full).
+SIZE = 1000 if scale() == "full" else 300
 #: The issue's targets (ISSUE 8), checked on the bench's own counts.
 MAX_CALLS_PER_PAYMENT = 4
 MAX_COST_PER_10K_USD = 0.10
@@ -42,7 +45,7 @@ def test_chaos_refuses_rates_that_add_up_to_more_than_one(capsys: Any) -> None:
 
 @pytest.fixture(scope="module")
 def bench_1000(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    """One bench of 1,000 payments through the command line, shared by the target tests."""
+    """One bench through the command line (SIZE payments), shared by the target tests."""
     import contextlib
     import io
     import os
@@ -53,7 +56,7 @@ def bench_1000(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            code = main(["bench", "--payments", "1000", "--seed", "7", "--json"])
+            code = main(["bench", "--payments", str(SIZE), "--seed", "7", "--json"])
     finally:
         if previous is not None:
             os.environ["FASTERPAY_METRICS_DIR"] = previous
@@ -63,10 +66,10 @@ def bench_1000(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
 
 
 @pytest.mark.volume
-def test_bench_of_1000_payments_is_exact_and_meets_the_call_cost_and_kms_targets(
+def test_bench_is_exact_and_meets_the_call_cost_and_kms_targets(
         bench_1000: tuple[dict[str, Any], Path]) -> None:
     summary, metrics_dir = bench_1000
-    assert summary["payments"] == 1000
+    assert summary["payments"] == SIZE
     assert (summary["lost"], summary["doubled"], summary["non_final"], summary["reconciliation_mismatches"]) == (0, 0, 0, 0)
     assert summary["api_calls_per_payment"] <= MAX_CALLS_PER_PAYMENT
     assert float(summary["cost_per_10k_usd"]) <= MAX_COST_PER_10K_USD
@@ -81,20 +84,20 @@ def test_bench_of_1000_payments_is_exact_and_meets_the_call_cost_and_kms_targets
 @pytest.mark.volume
 @pytest.mark.xfail(strict=True, reason="not met yet: the full-hop model gives p99 above 150 ms ingest to ACSP and "
                                        "above 75 ms for authorisation (two SQS hops and their tails); see the article")
-def test_bench_of_1000_payments_meets_the_latency_targets(bench_1000: tuple[dict[str, Any], Path]) -> None:
+def test_bench_meets_the_latency_targets(bench_1000: tuple[dict[str, Any], Path]) -> None:
     summary, _ = bench_1000
     assert summary["modelled_p99_ms_ingest_to_acsp"] <= MAX_P99_INGEST_TO_ACSP_MS
     assert summary["modelled_p99_ms_authorise"] <= MAX_P99_AUTHORISE_MS
 
 
 @pytest.mark.volume
-def test_chaos_of_1000_payments_loses_and_doubles_nothing_with_every_crash_point_hit(capsys: Any) -> None:
-    code = main(["chaos", "--payments", "1000", "--seed", "3", "--duplicate-rate", "0.1", "--throttle-rate", "0.05",
+def test_chaos_at_volume_loses_and_doubles_nothing_with_every_crash_point_hit(capsys: Any) -> None:
+    code = main(["chaos", "--payments", str(SIZE), "--seed", "3", "--cycle-size", "10", "--duplicate-rate", "0.1", "--throttle-rate", "0.05",
                  "--timeout-rate", "0.01", "--lost-response-rate", "0.01", "--kms-fault-rate", "0.01",
                  "--crash-rate", "0.02", "--min-crashes-per-point", "5", "--json"])
     summary = _last_json(capsys.readouterr().out)
     assert code == 0, summary
-    assert summary["payments"] >= 1000
+    assert summary["payments"] >= SIZE
     assert (summary["lost"], summary["doubled"], summary["non_final"], summary["reconciliation_mismatches"]) == (0, 0, 0, 0)
     assert all(v == 0 for v in summary["ledger_sum_by_currency"].values())
     assert {p: n for p, n in summary["crash_points_hit"].items() if n < 5} == {}

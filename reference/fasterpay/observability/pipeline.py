@@ -9,7 +9,7 @@ see :mod:`fasterpay.pipeline.stages`) with the pieces of this package and of :mo
   worked on, read when the step ends (ingest learns them as it parses). UETRs are references, not
   personal data; every attribute still goes through the guard.
 * **EMF metrics per step**: ``StageLatency`` and a ``StageSuccess`` or ``StageFailure`` count per span,
-  dimension ``stage``, flushed once per invocation (at ``accept.answered`` and ``clear.answered``) or on
+  dimension ``stage``, flushed once per invocation (at ``accept.answered`` and ``clear.booked``) or on
   :meth:`~PipelineTelemetry.flush`.
 * **a JSON log line per status**, and one per failed step, with UETR, EndToEndId, status and reason.
 * **an audit entry per status**: ``payment.status`` with the UETR as subject and references only, into
@@ -52,7 +52,7 @@ __all__ = ["AUDIT_FLUSH_STEPS", "INVOCATION_END_STEPS", "PipelineTelemetry"]
 #: Steps after which every status of the batch is written and no answer is sent yet: flush the trail.
 AUDIT_FLUSH_STEPS = ("accept.recorded", "clear.decided")
 #: Steps that end an invocation: flush the EMF metrics.
-INVOCATION_END_STEPS = ("accept.answered", "clear.answered")
+INVOCATION_END_STEPS = ("accept.answered", "clear.booked")
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#=+-]{0,199}")
 
 
@@ -93,7 +93,7 @@ class PipelineTelemetry:
         >>> with telemetry.span("clear", [uetr]):
         ...     telemetry.status(Answer("sub-1", "MSG-1", "E2E-1", uetr, "ACSP"))
         >>> telemetry.step("clear.decided")  # the trail is flushed: stored before any answer is sent
-        >>> telemetry.step("clear.answered")  # the invocation's EMF documents are emitted
+        >>> telemetry.step("clear.booked")  # the invocation's EMF documents are emitted
         >>> trail.stored, [s.name for s in exporter.get_finished_spans()], documents[0]["stage"]
         (1, ['stage clear'], 'clear')
         >>> telemetry.logged_bytes > 0
