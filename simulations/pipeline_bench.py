@@ -101,7 +101,7 @@ _SCHEME_RAILS = ("uk_fps", "sepa_inst")
 #: relay's and consumer's (settlement and funding events), and the sender's answer consumer.
 CRASH_POINTS = (
     *STEP_NAMES,
-    "close.closing", "close.reported", "close.transferred", "close.settled",
+    "close.closing", "close.reported", "close.transferred", "close.settled", "ledger.posted",
     "relay.read", "relay.sent", "relay.deleted",
     "consumer.received", "consumer.applied", "consumer.acknowledged",
     "answers.received", "answers.applied",
