@@ -103,11 +103,17 @@ def execute_notebooks(
         if not cached:
             for stale in cache_dir.glob(f"{notebook.stem}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
-            partial = cache_dir / f".{notebook.stem}-{key}.partial"
+            # a partial folder of this process's own: two builds at once (test workers) never share one
+            partial = cache_dir / f".{notebook.stem}-{key}.{os.getpid()}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
             _execute(notebook, partial, timeout)
-            partial.rename(entry)
+            try:
+                partial.rename(entry)
+            except OSError:  # another build finished the same entry first: its copy is as good
+                if not entry.is_dir():
+                    raise
+                shutil.rmtree(partial, ignore_errors=True)
         executed = executed_dir / notebook.name
         _copy_if_changed(entry / notebook.name, executed)
         copied = []
