@@ -239,7 +239,6 @@ class _Totals:
     answers_duplicated: int = 0
     answer_conflicts: list[str] = field(default_factory=list)
     expected_mismatch: list[str] = field(default_factory=list)
-    replays: int = 0
     replay_mismatches: int = 0
     cycles: int = 0
     latency_ingest_to_acsp: list[float] = field(default_factory=list)
@@ -559,7 +558,6 @@ def _messages(settings: RunSettings, start: int, count: int) -> list[GeneratedMe
     messages = generate_messages(GeneratorSettings(count=count, seed=settings.seed * 100_003 + start,
                                                    invalid_rate=settings.invalid_rate,
                                                    duplicate_rate=settings.duplicate_rate))
-    messages = [replace(m, msg_id=m.msg_id) for m in messages]
     return _with_sanctioned_names(messages, settings.sanctioned_rate, random.Random(settings.seed + start))
 
 
