@@ -330,7 +330,15 @@ def moto_transaction_ms_by_table_size(
     This is moto's artefact (it copies each table a transaction touches), not DynamoDB's behaviour; it
     is why the benchmarks rotate tables.
     """
+    from simulations.moto_speedups import unpatched
+
     dynamodb = env.client("dynamodb")
+    with unpatched():
+        rows = _transaction_ms(env, dynamodb, sizes, transactions)
+    return rows
+
+
+def _transaction_ms(env: Any, dynamodb: Any, sizes: Sequence[int], transactions: int) -> list[tuple[int, float]]:
     rows = []
     for size in sizes:
         tables = create_ledger_tables(dynamodb, None, f"artefact-{size}")

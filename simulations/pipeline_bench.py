@@ -76,6 +76,7 @@ from fasterpay.pipeline import (
 from fasterpay.pipeline.screening import screening_form
 from fasterpay.pipeline.stack import PipelineResources, deploy_pipeline
 from fasterpay.vault.stack import VaultResources, deploy_vault
+from simulations import moto_speedups
 from simulations.generator import GeneratedMessage, GeneratorSettings, generate_messages
 from simulations.scheme import SimulatedSchemeGateway, VirtualClock
 
@@ -309,6 +310,8 @@ class PipelineHarness:
         self.settings = settings
         self.prefix = name_prefix
         on_moto = env.backend is not Backend.AWS
+        if on_moto:
+            moto_speedups.install()  # same answers, no whole-table copy per transaction
         self.vault_res: VaultResources = deploy_vault(env.client("cloudformation"), env.client("kms"),
                                                       name_prefix=name_prefix, on_moto=on_moto)
         self.res: PipelineResources = deploy_pipeline(env.client("cloudformation"), name_prefix=name_prefix,

@@ -1,0 +1,233 @@
+"""Two patches that make moto fast enough for chaos runs at volume, without changing what it answers.
+
+moto 5 implements ``TransactWriteItems`` by deep-copying every table the transaction names, so
+that it can restore them if one action fails. The copy costs time in proportion to the table, so a
+bench of N payments spends O(N²) in ``copy.deepcopy``: at 1,000 payments it was most of the run.
+:func:`install` replaces that method with one that snapshots only the items the transaction
+touches (at most 100, by DynamoDB's own limit) and the length of each table's stream, and restores
+exactly those on a rollback. Everything else is moto's own code, called in moto's own order: the
+same unicity check, the same condition evaluation against the current item, the same ``put_item``,
+``update_item`` and ``delete_item``, the same ``TransactionCanceledException`` with one reason per
+action.
+
+moto's SQS ``GetQueueAttributes`` recomputes every attribute of the queue (three passes over its
+messages) once per requested name, and twice more per name returned; the patch computes them once
+per call. The answer is the same dictionary.
+
+``tests/test_moto_speedups.py`` runs random transactions against the patched and the original
+implementation and asserts identical tables, streams and errors. The patch is applied by the
+simulations (benches, chaos, notebooks) and by the test suite's ``conftest.py``; the reference
+package never needs it and never imports it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["install", "installed", "uninstall", "unpatched"]
+
+_ORIGINALS: dict[str, Any] = {}
+
+
+def installed() -> bool:
+    """True while the patches are in place."""
+    return bool(_ORIGINALS)
+
+
+def install() -> None:
+    """Apply both patches (idempotent)."""
+    if _ORIGINALS:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import SQSBackend
+
+    _ORIGINALS["transact_write_items"] = DynamoDBBackend.transact_write_items
+    _ORIGINALS["get_queue_attributes"] = SQSBackend.get_queue_attributes
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    SQSBackend.get_queue_attributes = _get_queue_attributes  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Put moto's own methods back (for the equivalence tests)."""
+    if not _ORIGINALS:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import SQSBackend
+
+    DynamoDBBackend.transact_write_items = _ORIGINALS.pop("transact_write_items")  # type: ignore[method-assign]
+    SQSBackend.get_queue_attributes = _ORIGINALS.pop("get_queue_attributes")  # type: ignore[method-assign]
+
+
+@contextmanager
+def unpatched() -> Iterator[None]:
+    """moto's own methods inside the block (to measure moto's own behaviour); the patches come back after."""
+    was = installed()
+    uninstall()
+    try:
+        yield
+    finally:
+        if was:
+            install()
+
+
+def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type == "Put":
+        attrs = op["Item"]
+        key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = attrs[table.range_key_attr]
+        return key
+    return dict(op["Key"])
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+
+    # What a rollback must restore: each touched item as it was, and each stream's length.
+    snapshots: list[tuple[Any, Any, Any, Any]] = []  # (table, hash value, range value, old item)
+    stream_lengths: dict[int, tuple[Any, int]] = {}
+    snapshotted: set[tuple[int, str]] = set()
+
+    def snapshot(table_name: str, key: dict[str, Any]) -> None:
+        if table_name not in self.tables:
+            return
+        table = self.tables[table_name]
+        if id(table) not in stream_lengths:
+            shard = getattr(table, "stream_shard", None)
+            stream_lengths[id(table)] = (shard, len(shard.items) if shard is not None else 0)
+        try:
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = (DynamoType(key[table.range_key_attr])
+                           if table.range_key_attr is not None else None)
+        except (KeyError, TypeError):
+            return  # a malformed key fails validation before anything is written
+        marker = (id(table), repr((hash_value, range_value)))
+        if marker in snapshotted:
+            return
+        snapshotted.add(marker)
+        old = table.get_item(hash_value, range_value)
+        snapshots.append((table, hash_value, range_value, copy.deepcopy(old)))
+
+    def rollback() -> None:
+        for table, hash_value, range_value, old in reversed(snapshots):
+            if range_value is None:
+                if old is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = old
+            else:
+                bucket = table.items[hash_value]
+                if old is None:
+                    bucket.pop(range_value, None)
+                    if not bucket:
+                        table.items.pop(hash_value, None)
+                else:
+                    bucket[range_value] = old
+        for shard, length in stream_lengths.values():
+            if shard is not None and len(shard.items) > length:
+                del shard.items[length:]
+
+    target_items: set[tuple[str, str]] = set()
+
+    def check_unicity(table_name: str, key: dict[str, Any]) -> None:
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    errors: list[tuple[Any, Any, Any]] = []
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        if len(list(item.keys())) > 1:
+            raise TransactWriteSingleOpException
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+
+            table_name = op["TableName"]
+            condition_expression = op.get("ConditionExpression")
+            expression_attribute_names = op.get("ExpressionAttributeNames")
+            expression_attribute_values = op.get("ExpressionAttributeValues")
+            return_values_on_condition_check_failure = op.get("ReturnValuesOnConditionCheckFailure")
+
+            if op_type == "Put":
+                key = _key_of(self.get_table(table_name), op_type, op)
+            else:
+                key = op["Key"]
+
+            check_unicity(table_name, key)
+            snapshot(table_name, key)
+
+            current = self.get_item(table_name, key)
+            if condition_expression is not None:
+                condition_op = get_filter_expression(
+                    condition_expression, expression_attribute_names, expression_attribute_values)
+                if not condition_op.expr(current):
+                    if return_values_on_condition_check_failure == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+
+            if op_type == "Put":
+                self.put_item(
+                    table_name, op["Item"],
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values)
+            elif op_type == "Delete":
+                self.delete_item(
+                    table_name, key,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values)
+            elif op_type == "Update":
+                self.update_item(
+                    table_name, key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=condition_expression,
+                    expression_attribute_names=expression_attribute_names,
+                    expression_attribute_values=expression_attribute_values)
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            rollback()
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+        except Exception as e:  # noqa: BLE001 - moto records any other failure as a reason
+            errors.append((type(e).__name__, str(e), original_item))
+
+    if any(code is not None for code, _, _ in errors):
+        rollback()
+        raise TransactionCanceledException(errors)
+
+
+def _get_queue_attributes(self: Any, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
+    from moto.sqs.exceptions import InvalidAttributeName
+
+    queue = self.get_queue(queue_name)
+    if not attribute_names:
+        return {}
+    valid_names = ["All"] + queue.BASE_ATTRIBUTES + queue.FIFO_ATTRIBUTES + queue.KMS_ATTRIBUTES
+    invalid_name = next((name for name in attribute_names if name not in valid_names), None)
+    if invalid_name or invalid_name == "":
+        raise InvalidAttributeName(invalid_name)
+    computed = queue.attributes
+    if "All" in attribute_names:
+        return computed
+    return {name: computed[name] for name in attribute_names
+            if name in computed and computed[name] is not None}

@@ -1,0 +1,135 @@
+"""The moto speed-ups answer exactly as moto does: same tables, same streams, same errors."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import boto3
+import moto
+import pytest
+from botocore.exceptions import ClientError
+
+from simulations import moto_speedups
+
+
+def _client() -> Any:
+    return boto3.client("dynamodb", region_name="eu-west-2", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def _tables(ddb: Any) -> None:
+    ddb.create_table(TableName="flat", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    ddb.create_table(TableName="ranged", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+
+def _action(rng: random.Random) -> dict[str, Any]:
+    """One random transaction action over a small key space, so that conditions pass and fail."""
+    table = rng.choice(["flat", "ranged"])
+    key: dict[str, Any] = {"pk": {"S": f"k{rng.randrange(6)}"}}
+    if table == "ranged":
+        key["sk"] = {"S": f"s{rng.randrange(3)}"}
+    kind = rng.choice(["Put", "Update", "Delete", "ConditionCheck", "BadUpdate"])
+    if kind == "Put":
+        item = dict(key, n={"N": str(rng.randrange(5))})
+        op: dict[str, Any] = {"TableName": table, "Item": item}
+        if rng.random() < 0.6:
+            op["ConditionExpression"] = "attribute_not_exists(pk)"
+        return {"Put": op}
+    if kind == "Update":
+        return {"Update": {"TableName": table, "Key": key, "UpdateExpression": "SET n = :v",
+                           "ConditionExpression": "attribute_exists(pk) AND n < :v",
+                           "ExpressionAttributeValues": {":v": {"N": str(rng.randrange(5))}}}}
+    if kind == "BadUpdate":  # fails inside update_item, after earlier actions were applied
+        return {"Update": {"TableName": table, "Key": key, "UpdateExpression": "SET n = n + :v",
+                           "ExpressionAttributeValues": {":v": {"S": "text"}}}}
+    if kind == "Delete":
+        return {"Delete": {"TableName": table, "Key": key}}
+    return {"ConditionCheck": {"TableName": table, "Key": key, "ConditionExpression": "attribute_exists(pk)"}}
+
+
+def _run(seed: int, patched: bool) -> tuple[list[Any], dict[str, list[Any]], list[str]]:
+    if patched:
+        moto_speedups.install()
+    else:
+        moto_speedups.uninstall()
+    rng = random.Random(seed)
+    outcomes: list[Any] = []
+    with moto.mock_aws():
+        ddb = _client()
+        _tables(ddb)
+        for _ in range(60):
+            items = [_action(rng) for _ in range(rng.randint(1, 4))]
+            try:
+                ddb.transact_write_items(TransactItems=items)
+                outcomes.append("ok")
+            except ClientError as error:
+                outcomes.append((error.response["Error"]["Code"],
+                                 [r.get("Code") for r in error.response.get("CancellationReasons", [])]))
+        state = {name: sorted(ddb.scan(TableName=name)["Items"], key=repr) for name in ("flat", "ranged")}
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        shard = dynamodb_backends[DEFAULT_ACCOUNT_ID]["eu-west-2"].tables["flat"].stream_shard
+        records = [repr({k: r.record["dynamodb"].get(k) for k in ("Keys", "NewImage", "OldImage", "SequenceNumber")})
+                   + r.record["eventName"] for r in shard.items]
+    return outcomes, state, records
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_patched_transactions_answer_as_moto_does(seed: int) -> None:
+    try:
+        original = _run(seed, patched=False)
+        patched = _run(seed, patched=True)
+    finally:
+        moto_speedups.install()
+    assert any(o != "ok" for o in original[0]) and any(o == "ok" for o in original[0])  # both paths exercised
+    assert patched == original
+
+
+def test_a_cancelled_transaction_leaves_no_trace() -> None:
+    moto_speedups.install()
+    with moto.mock_aws():
+        ddb = _client()
+        _tables(ddb)
+        ddb.put_item(TableName="flat", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        with pytest.raises(ClientError) as caught:
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "flat", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET n = :v",
+                            "ExpressionAttributeValues": {":v": {"N": "2"}}}},
+                {"Put": {"TableName": "flat", "Item": {"pk": {"S": "b"}}}},
+                {"ConditionCheck": {"TableName": "ranged", "Key": {"pk": {"S": "x"}, "sk": {"S": "y"}},
+                                    "ConditionExpression": "attribute_exists(pk)"}},
+            ])
+        assert caught.value.response["Error"]["Code"] == "TransactionCanceledException"
+        assert ddb.get_item(TableName="flat", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+        assert "Item" not in ddb.get_item(TableName="flat", Key={"pk": {"S": "b"}})
+
+
+def test_queue_attributes_are_computed_once_per_call_and_agree() -> None:
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-2", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for n in range(5):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=30)
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        moto_speedups.uninstall()
+        try:
+            before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            everything = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        finally:
+            moto_speedups.install()
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"] == before == {
+            "ApproximateNumberOfMessages": "3", "ApproximateNumberOfMessagesNotVisible": "2"}
+        got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert {k: v for k, v in got.items() if "Timestamp" not in k} == {
+            k: v for k, v in everything.items() if "Timestamp" not in k}
