@@ -217,6 +217,21 @@ def test_poison_lands_in_the_dlq_with_its_reason_and_never_blocks_the_rest(harne
     assert [(l.body, l.reason.startswith("poison")) for l in letters] == [("not json", True)]
 
 
+@pytest.mark.parametrize("handler", ["accept", "clear"])
+def test_a_poison_reason_is_kept_even_when_its_invocation_crashes_later(harness: PipelineHarness, handler: str) -> None:
+    from fasterpay.pipeline.stages import NoTelemetry, accept_handler, clear_handler
+
+    class CrashAfterReading(NoTelemetry):
+        def step(self, name: str) -> None:
+            raise SimulatedCrash(name)  # the first step after the records were read
+
+    ctx = replace(harness.ctx, telemetry=CrashAfterReading())
+    body = "not json" if handler == "accept" else '{"uetr": 1}'
+    with pytest.raises(SimulatedCrash):
+        {"accept": accept_handler, "clear": clear_handler}[handler](ctx, _event(body))
+    assert (harness.ctx.store.failure(handler, "m-0") or "").startswith("poison")
+
+
 # -- defect 1: the runner never reports idle with a message unaccounted for ------------------------------
 class _FlakyVisibility:
     """An SQS client whose first visibility reset fails (the call a crashed batch needs)."""

@@ -219,9 +219,18 @@ class _Batch:
         self.failed: dict[str, str] = {}  # message id -> reason
         self.forward: list[tuple[str, str]] = []  # (source message id, body)
         self.answers: list[tuple[str, str]] = []
+        self.recorded: set[str] = set()  # message ids whose failure reason is already kept
 
     def fail(self, record: Mapping[str, Any], reason: str) -> None:
         self.failed.setdefault(record["messageId"], reason)
+
+    def poison(self, queue: str, record: Mapping[str, Any], exc: Exception) -> None:
+        """Fail an unreadable record and keep its reason at once: a later crash in the same invocation
+        must not leave the dead-letter queue with a message nobody can explain."""
+        reason = f"poison: {exc}"
+        self.fail(record, reason)
+        _record_failure(self.ctx, queue, record, reason)
+        self.recorded.add(record["messageId"])
 
     def answer(self, record: Mapping[str, Any], answer: Answer) -> None:
         self.answers.append((record["messageId"], answer.to_json()))
@@ -291,7 +300,7 @@ def _ingest(batch: _Batch) -> list[_Candidate]:
         try:
             submission_id, xml = _envelope(record)
         except PoisonMessageError as exc:
-            batch.fail(record, f"poison: {exc}")
+            batch.poison("accept", record, exc)
             continue
         try:
             report = validator.validate(xml)
@@ -489,7 +498,7 @@ def accept_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any 
     batch.send("answers", batch.answers)
     ctx.telemetry.step("accept.answered")
     for record in batch.records:
-        if record["messageId"] in batch.failed:
+        if record["messageId"] in batch.failed and record["messageId"] not in batch.recorded:
             _record_failure(ctx, "accept", record, batch.failed[record["messageId"]])
     return batch.result()
 
@@ -539,7 +548,7 @@ def clear_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any =
                 raise PoisonMessageError(f"unknown rail {payment.rail!r}: route it first")
             work.append((record, payment))
         except PoisonMessageError as exc:
-            batch.fail(record, f"poison: {exc}")
+            batch.poison("clear", record, exc)
     external = [(r, p) for r, p in work if p.rail != "internal"]
     limits = {p.uetr: float(ctx.routing.rails[p.rail].time_limit_seconds) for _, p in work}
     answers: dict[str, SchemeAnswer] = {}
@@ -581,7 +590,7 @@ def clear_handler(ctx: PipelineContext, event: Mapping[str, Any], context: Any =
                         batch.fail(record, f"settlement booking: {type(exc).__name__}")
     ctx.telemetry.step("clear.booked")
     for record in batch.records:
-        if record["messageId"] in batch.failed:
+        if record["messageId"] in batch.failed and record["messageId"] not in batch.recorded:
             _record_failure(ctx, "clear", record, batch.failed[record["messageId"]])
     return batch.result()
 
