@@ -5,6 +5,8 @@ The repository's root ``conftest.py`` removes real AWS credentials before any te
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +17,19 @@ if TYPE_CHECKING:
     from fasterpay.aws import AwsEnvironment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (the chaos run, then the site build and its readers), so that with two
+    workers they run side by side from the start and the short tests fill in around them."""
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("volume"):
+            return 0
+        if item.get_closest_marker("site"):
+            return 1
+        return 2
+
+    items.sort(key=rank)
 
 
 @pytest.fixture
@@ -50,12 +65,28 @@ def postings_env() -> Iterator[AwsEnvironment]:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site, built once per test session with ``mkdocs build --strict`` (as ``make build`` does)."""
+    """The site, built once per test run with ``mkdocs build --strict`` (as ``make build`` does).
+
+    Under pytest-xdist every worker shares one build: the first to ask builds it under a file lock,
+    the others wait for it and read the same folder (a build executes the notebooks, so two builds
+    would run every notebook twice)."""
+    import fcntl
+
     from sitecheck import build_site
 
-    out = tmp_path_factory.mktemp("site")
-    result = build_site(out)
-    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    out, done = root / "site-shared", root / "site-shared.ok"
+    with open(root / "site-shared.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            result = build_site(out)
+            assert result.returncode == 0, (
+                f"mkdocs build --strict failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            done.write_text("built\n")
     return out
 
 

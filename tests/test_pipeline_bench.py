@@ -14,9 +14,11 @@ from fasterpay.metrics import read_metrics, scale
 from simulations.cli import build_parser, main
 from simulations.pipeline_bench import CRASH_POINTS
 
-#: Run sizes: 300 payments in CI (a 1,000-payment chaos run takes over ten minutes on moto on the CI machine),
-#: the issue's 1,000 in the full profile (FASTERPAY_SCALE=full).
+#: Run sizes. The chaos run is the issue's 1,000 payments in CI too (about five minutes on moto; the suite
+#: starts it first so the other worker runs everything else meanwhile). The bench is 300 payments in CI and
+#: 1,000 in the full profile (FASTERPAY_SCALE=full); its per-payment figures do not depend on size.
 SIZE = 1000 if scale() == "full" else 300
+CHAOS_SIZE = 1000
 #: The issue's targets (ISSUE 8), checked on the bench's own counts.
 MAX_CALLS_PER_PAYMENT = 4
 MAX_COST_PER_10K_USD = 0.10
@@ -91,13 +93,14 @@ def test_bench_meets_the_latency_targets(bench_1000: tuple[dict[str, Any], Path]
 
 
 @pytest.mark.volume
+@pytest.mark.xdist_group("chaos")
 def test_chaos_at_volume_loses_and_doubles_nothing_with_every_crash_point_hit(capsys: Any) -> None:
-    code = main(["chaos", "--payments", str(SIZE), "--seed", "3", "--cycle-size", "10", "--duplicate-rate", "0.1", "--throttle-rate", "0.05",
+    code = main(["chaos", "--payments", str(CHAOS_SIZE), "--seed", "3", "--cycle-size", "10", "--duplicate-rate", "0.1", "--throttle-rate", "0.05",
                  "--timeout-rate", "0.01", "--lost-response-rate", "0.01", "--kms-fault-rate", "0.01",
                  "--crash-rate", "0.02", "--min-crashes-per-point", "5", "--json"])
     summary = _last_json(capsys.readouterr().out)
     assert code == 0, summary
-    assert summary["payments"] >= SIZE
+    assert summary["payments"] >= CHAOS_SIZE >= 1000
     assert (summary["lost"], summary["doubled"], summary["non_final"], summary["reconciliation_mismatches"]) == (0, 0, 0, 0)
     assert all(v == 0 for v in summary["ledger_sum_by_currency"].values())
     assert {p: n for p, n in summary["crash_points_hit"].items() if n < 5} == {}

@@ -14,12 +14,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["NotebookExecutionError", "NotebookRun", "cache_key", "execute_notebooks"]
 
-RUNNER_VERSION = "1"
+RUNNER_VERSION = "2"
 
 
 class NotebookExecutionError(RuntimeError):
@@ -53,29 +54,31 @@ def cache_key(notebook: Path, package_dir: Path) -> str:
     return digest.hexdigest()[:20]
 
 
-def _execute(notebook: Path, out_dir: Path, timeout: int) -> None:
+def _execute(notebook: Path, out_dir: Path, timeout: int) -> float:
+    """Run one notebook in a fresh kernel and temporary folder; its metrics go to ``out_dir/metrics``.
+
+    The kernel gets its own environment (never this process's, which other notebooks share), so
+    notebooks can run side by side. Returns the seconds it took."""
+    import time
+
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    started = time.perf_counter()
     nb = nbformat.read(notebook, as_version=4)
     metrics = out_dir / "metrics"
     metrics.mkdir(parents=True, exist_ok=True)
-    previous = os.environ.get("FASTERPAY_METRICS_DIR")
-    os.environ["FASTERPAY_METRICS_DIR"] = str(metrics)
-    try:
-        with tempfile.TemporaryDirectory(prefix="fasterpay-nb-") as work:
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": work}})
-            try:
-                client.execute()
-            except CellExecutionError as exc:
-                raise NotebookExecutionError(f"{notebook.name} failed:\n{exc}") from exc
-    finally:
-        if previous is None:
-            os.environ.pop("FASTERPAY_METRICS_DIR", None)
-        else:
-            os.environ["FASTERPAY_METRICS_DIR"] = previous
+    env = {**os.environ, "FASTERPAY_METRICS_DIR": str(metrics),
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JUPYTER_PLATFORM_DIRS": "1"}
+    with tempfile.TemporaryDirectory(prefix="fasterpay-nb-") as work:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": work}})
+        try:
+            client.execute(env=env, cwd=work)
+        except CellExecutionError as exc:
+            raise NotebookExecutionError(f"{notebook.name} failed:\n{exc}") from exc
     nbformat.write(nb, out_dir / notebook.name)
+    return time.perf_counter() - started
 
 
 def _copy_if_changed(src: Path, dst: Path) -> None:
@@ -93,32 +96,46 @@ def execute_notebooks(
     executed_dir: Path,
     metrics_dir: Path,
     timeout: int = 600,
+    jobs: int | None = None,
 ) -> list[NotebookRun]:
     """Execute (or take from the cache) each notebook; copy it to ``executed_dir``, its metrics to ``metrics_dir``."""
+    notebooks = sorted(notebooks)
+    entries = {nb: cache_dir / f"{nb.stem}-{cache_key(nb, package_dir)}" for nb in notebooks}
+    missing = [nb for nb in notebooks if not (entries[nb] / nb.name).exists()]
+    if missing:
+        workers = max(1, min(len(missing), jobs or os.cpu_count() or 1))
+        print(f"notebooks: executing {len(missing)} of {len(notebooks)} ({workers} at a time)", flush=True)
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # each notebook runs in its own kernel process
+            for notebook, seconds in zip(missing, pool.map(lambda nb: _run_into_cache(nb, entries[nb], timeout),
+                                                          missing)):
+                print(f"notebooks: {notebook.name} executed in {seconds:.0f} s", flush=True)
     runs = []
-    for notebook in sorted(notebooks):
-        key = cache_key(notebook, package_dir)
-        entry = cache_dir / f"{notebook.stem}-{key}"
-        cached = (entry / notebook.name).exists()
-        if not cached:
-            for stale in cache_dir.glob(f"{notebook.stem}-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            # a partial folder of this process's own: two builds at once (test workers) never share one
-            partial = cache_dir / f".{notebook.stem}-{key}.{os.getpid()}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
-            _execute(notebook, partial, timeout)
-            try:
-                partial.rename(entry)
-            except OSError:  # another build finished the same entry first: its copy is as good
-                if not entry.is_dir():
-                    raise
-                shutil.rmtree(partial, ignore_errors=True)
+    for notebook in notebooks:
+        entry = entries[notebook]
         executed = executed_dir / notebook.name
         _copy_if_changed(entry / notebook.name, executed)
         copied = []
         for metrics_file in sorted((entry / "metrics").glob("*.json")):
             _copy_if_changed(metrics_file, metrics_dir / metrics_file.name)
             copied.append(metrics_dir / metrics_file.name)
-        runs.append(NotebookRun(notebook, executed, tuple(copied), cached))
+        runs.append(NotebookRun(notebook, executed, tuple(copied), notebook not in missing))
     return runs
+
+
+def _run_into_cache(notebook: Path, entry: Path, timeout: int) -> float:
+    """Execute into a partial folder of this process's own, then rename it to the cache entry."""
+    cache_dir = entry.parent
+    for stale in cache_dir.glob(f"{notebook.stem}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    # a partial folder of this process's own: two builds at once (test workers) never share one
+    partial = cache_dir / f".{entry.name}.{os.getpid()}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    seconds = _execute(notebook, partial, timeout)
+    try:
+        partial.rename(entry)
+    except OSError:  # another build finished the same entry first: its copy is as good
+        if not entry.is_dir():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
+    return seconds
