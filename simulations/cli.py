@@ -128,12 +128,36 @@ def _pipeline_arguments(parser: argparse.ArgumentParser, default_payments: int) 
     parser.add_argument("--duplicate-rate", type=_rate, default=0.02, help="share of duplicate submissions")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line of output")
     parser.add_argument("--quiet", action="store_true", help="no progress counter on stderr")
+    parser.add_argument("--record", type=Path, metavar="DIR", default=None,
+                        help="also keep the run in DIR/<command>-<payments>-seed<seed>.json with its command line, "
+                             "date, machine and duration (the site publishes simulations/results/)")
 
 
 def _summary_json(summary: object, extra: dict[str, object] | None = None) -> str:
     from simulations.report import summary_json
 
     return summary_json(summary, extra)
+
+
+def _record(args: argparse.Namespace, summary_line: str) -> None:
+    """Keep a recorded run: the JSON summary, the exact command, the date, the machine and the duration."""
+    if args.record is None:
+        return
+    import datetime
+    import json
+
+    from fasterpay.metrics import machine_stamp, scale
+
+    summary = json.loads(summary_line)
+    record = {
+        "command": "python -m simulations " + " ".join(args.argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_stamp(), "scale": scale(), "seconds": summary["seconds"], "summary": summary,
+    }
+    args.record.mkdir(parents=True, exist_ok=True)
+    path = args.record / f"{args.command}-{summary['payments']}-seed{summary['settings']['seed']}.json"
+    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"recorded: {path}")
 
 
 def register_bench(subparsers: argparse._SubParsersAction) -> None:
@@ -172,8 +196,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
         path = write_metrics("payment-pipeline", bench_figures(summary, floor), seed=args.seed, backend=backend)
         print(f"metrics: {path}")
+    line = _summary_json(summary, report["json"])
+    _record(args, line)
     if args.json:
-        print(_summary_json(summary, report["json"]))
+        print(line)
     return 0 if summary.ok else 1
 
 
@@ -203,8 +229,10 @@ def run_replay_command(args: argparse.Namespace) -> int:
           f"mismatches; statuses {summary.statuses}; ledgers sum {summary.ledger_sum_by_currency}")
     for line in summary.mismatch_examples:
         print("  -", line)
+    line = _summary_json(summary)
+    _record(args, line)
     if args.json:
-        print(_summary_json(summary))
+        print(line)
     return 0 if summary.ok else 1
 
 
@@ -265,8 +293,10 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         print(f"  DLQ {letter['queue']}: {letter['body'][:30]!r}: {letter['reason']}")
     for line in summary.mismatch_examples:
         print("  -", line)
+    line = _summary_json(summary)
+    _record(args, line)
     if args.json:
-        print(_summary_json(summary))
+        print(line)
     return 0 if summary.ok else 1
 
 
@@ -291,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     handler: Handler = args.handler
     return handler(args)
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["install", "installed", "uninstall", "unpatched"]
+__all__ = ["forget_tracked_instances", "install", "installed", "uninstall", "unpatched"]
 
 _ORIGINALS: dict[str, Any] = {}
 
@@ -71,6 +71,24 @@ def unpatched() -> Iterator[None]:
     finally:
         if was:
             install()
+
+
+def forget_tracked_instances() -> int:
+    """Drop moto's references to every model object it has created; returns how many were dropped.
+
+    moto keeps each object (every item, stream record and SQS message, deleted or not) in a class-level
+    list for its server dashboard, so a long run grows by every payment it ever wrote. The benches call
+    this when they drop a table set, as moto's own reset does; nothing else reads the lists."""
+    from moto.core.model_instances import model_data
+
+    dropped = 0
+    for models in model_data.values():
+        for model in models.values():
+            tracked = getattr(model, "instances_tracked", None)
+            if tracked:
+                dropped += len(tracked)
+                tracked.clear()
+    return dropped
 
 
 def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:

@@ -23,11 +23,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first (the chaos run, then the site build and its readers), so that with two
     workers they run side by side from the start and the short tests fill in around them."""
     def rank(item: pytest.Item) -> int:
-        if item.get_closest_marker("volume"):
+        group = item.get_closest_marker("xdist_group")
+        if group is not None and group.args and group.args[0] == "chaos":
             return 0
         if item.get_closest_marker("site"):
             return 1
-        return 2
+        if item.get_closest_marker("volume"):
+            return 2
+        return 3
 
     items.sort(key=rank)
 

@@ -10,15 +10,17 @@ from typing import Any
 
 import pytest
 
-from fasterpay.metrics import read_metrics, scale
+from fasterpay.metrics import read_metrics
 from simulations.cli import build_parser, main
 from simulations.pipeline_bench import CRASH_POINTS
 
-#: Run sizes. The chaos run is the issue's 1,000 payments in CI too (about five minutes on moto; the suite
-#: starts it first so the other worker runs everything else meanwhile). The bench is 300 payments in CI and
-#: 1,000 in the full profile (FASTERPAY_SCALE=full); its per-payment figures do not depend on size.
-SIZE = 1000 if scale() == "full" else 300
+#: Run sizes: the issue's 1,000 payments for both runs, in CI as in the full profile. The chaos run takes
+#: about five minutes alone on one core (the suite starts it first, so the other worker runs everything
+#: else meanwhile); the bench about a minute and a half. p99 needs the 1,000: at a few hundred payments
+#: it rests on the top two or three samples.
+SIZE = 1000
 CHAOS_SIZE = 1000
+RESULTS = Path(__file__).resolve().parents[1] / "simulations" / "results"
 #: The issue's targets (ISSUE 8), checked on the bench's own counts.
 MAX_CALLS_PER_PAYMENT = 4
 MAX_COST_PER_10K_USD = 0.10
@@ -68,6 +70,7 @@ def bench_1000(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
 
 
 @pytest.mark.volume
+@pytest.mark.xdist_group("bench")
 def test_bench_is_exact_and_meets_the_call_cost_and_kms_targets(
         bench_1000: tuple[dict[str, Any], Path]) -> None:
     summary, metrics_dir = bench_1000
@@ -84,8 +87,7 @@ def test_bench_is_exact_and_meets_the_call_cost_and_kms_targets(
 
 
 @pytest.mark.volume
-@pytest.mark.xfail(strict=True, reason="not met yet: the full-hop model gives p99 above 150 ms ingest to ACSP and "
-                                       "above 75 ms for authorisation (two SQS hops and their tails); see the article")
+@pytest.mark.xdist_group("bench")
 def test_bench_meets_the_latency_targets(bench_1000: tuple[dict[str, Any], Path]) -> None:
     summary, _ = bench_1000
     assert summary["modelled_p99_ms_ingest_to_acsp"] <= MAX_P99_INGEST_TO_ACSP_MS
@@ -94,8 +96,9 @@ def test_bench_meets_the_latency_targets(bench_1000: tuple[dict[str, Any], Path]
 
 @pytest.mark.volume
 @pytest.mark.xdist_group("chaos")
+@pytest.mark.timeout(1800)  # about five minutes alone on one core; slower while the site builds beside it
 def test_chaos_at_volume_loses_and_doubles_nothing_with_every_crash_point_hit(capsys: Any) -> None:
-    code = main(["chaos", "--payments", str(CHAOS_SIZE), "--seed", "3", "--cycle-size", "10", "--duplicate-rate", "0.1", "--throttle-rate", "0.05",
+    code = main(["chaos", "--payments", str(CHAOS_SIZE), "--seed", "3", "--duplicate-rate", "0.1", "--throttle-rate", "0.05",
                  "--timeout-rate", "0.01", "--lost-response-rate", "0.01", "--kms-fault-rate", "0.01",
                  "--crash-rate", "0.02", "--min-crashes-per-point", "5", "--json"])
     summary = _last_json(capsys.readouterr().out)
@@ -111,7 +114,29 @@ def test_chaos_at_volume_loses_and_doubles_nothing_with_every_crash_point_hit(ca
     assert summary["answer_conflicts"] == 0
 
 
-def test_replay_rebuilds_every_cycle_and_matches(capsys: Any) -> None:
-    assert main(["replay", "--payments", "60", "--seed", "4", "--json"]) == 0
+def test_replay_rebuilds_every_cycle_and_matches(capsys: Any, tmp_path: Path) -> None:
+    assert main(["replay", "--payments", "60", "--seed", "4", "--json", "--record", str(tmp_path)]) == 0
     summary = _last_json(capsys.readouterr().out)
     assert summary["reconciliation_mismatches"] == 0 and summary["ok"] is True
+    record = json.loads((tmp_path / "replay-60-seed4.json").read_text())
+    assert record["command"] == f"python -m simulations replay --payments 60 --seed 4 --json --record {tmp_path}"
+    assert record["summary"] == summary and record["seconds"] == summary["seconds"]
+    assert record["machine"]["cpu_count"] >= 1 and record["date"].startswith("20")
+
+
+def test_recorded_runs_are_complete_and_passed() -> None:
+    """Every run kept in simulations/results (the site publishes them) passed and says how it was run."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from sitebuild.pages import render_recorded_runs
+
+    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    for record in records:
+        summary = record["summary"]
+        assert record["command"].startswith("python -m simulations "), record["command"]
+        assert summary["ok"] is True and (summary["lost"], summary["doubled"], summary["non_final"]) == (0, 0, 0)
+        assert all(v == 0 for v in summary["ledger_sum_by_currency"].values())
+        assert f"--payments {summary['payments']}" in record["command"]
+    table = render_recorded_runs(records)
+    assert table.count("\n| `python -m simulations") == len(records)

@@ -474,3 +474,57 @@ def test_the_runner_is_not_idle_while_another_consumer_holds_a_message_invisible
     runner = LocalRunner(harness.admin_sqs, {"clear": url}, {"clear": lambda e, c=None: {"batchItemFailures": []}},
                          region="eu-west-2")
     assert runner.idle() is False  # invisible is not done: it may come back
+
+
+# -- the chaos harness's own accounting ------------------------------------------------------------------
+def test_a_ledger_event_in_the_ledgers_dlq_is_redriven_and_applied_once(harness: PipelineHarness) -> None:
+    """An event received too often lands in the ledger's DLQ; the relay step redrives it, never drops it."""
+    from fasterpay.ledger import Transfer, read_projection
+
+    ledger = harness.ledger(harness.admin_ddb)
+    ledger.open_account("a", "GBP", allow_negative=True)
+    ledger.open_account("b", "GBP")
+    ledger.transfer(Transfer("t-dlq", "a", "b", 500, "GBP"))
+    harness.relay_ledger_events()
+    queue, dlq = harness.ledger_tables.queue_url, harness.ledger_tables.dead_letter_queue_url
+    assert dlq
+    # the same event again, as if it had been received too often before it was applied: straight to the DLQ
+    message = {"transfer_id": "t-dlq-2"}
+    ledger.transfer(Transfer("t-dlq-2", "a", "b", 700, "GBP"))
+    from fasterpay.ledger import OutboxRelay
+
+    OutboxRelay(harness.admin_ddb, harness.admin_sqs, outbox_table=harness.ledger_tables.outbox, queue_url=dlq).drain()
+    assert message and int(harness.admin_sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=[
+        "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"]) == 1
+    harness.relay_ledger_events()
+    assert harness.ledger_redriven == 1
+    got = read_projection(harness.admin_ddb, harness.ledger_tables.consumer, "b")
+    assert got["in_count"] == 2
+    assert harness.admin_sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_an_end_to_end_copy_that_arrives_first_is_paid_and_the_original_refused_du04(
+        harness: PipelineHarness) -> None:
+    """Redelivery can reorder a valid payment and a later message reusing its EndToEndId: exactly one is
+    paid, the other refused DU04, and the harness counts the pair as reordered, not lost."""
+    from simulations.pipeline_bench import _account_set, _Totals
+
+    messages = generate_messages(GeneratorSettings(count=60, seed=7, invalid_rate=0.0, duplicate_rate=0.1))
+    copy = next(m for m in messages if m.case == "duplicate_end_to_end")
+    e2e = parse_pacs008(copy.xml).transactions[0].end_to_end_id
+    original = next(m for m in messages if m.case == "valid" and parse_pacs008(m.xml).transactions[0].end_to_end_id == e2e)
+    harness.onboard([original, copy], random.Random(1))
+    cycle = harness.ctx.cycle()
+    harness.submit([copy])
+    harness.runner.run_until_idle()
+    harness.submit([original])
+    harness.runner.run_until_idle()
+    harness.answers.run_until_idle()
+    harness.settle(cycle)
+    harness.relay_ledger_events()
+    totals = _Totals()
+    _account_set(harness, [original, copy], [cycle], totals)
+    assert (totals.lost, totals.doubled, totals.reordered) == ([], [], 1)
+    paid = [p for p in harness.ctx.store.payments() if p.end_to_end_id == e2e]
+    assert [p.submission_id for p in paid] == [submission_id(copy)]

@@ -26,7 +26,13 @@ if str(REPO / "tools") not in sys.path:  # the hook is loaded by path; make its 
 from sitebuild.controls import ControlMappingError, render_controls  # noqa: E402
 from sitebuild.diagrams import DiagramError, render_all  # noqa: E402
 from sitebuild.notebooks import NotebookExecutionError, execute_notebooks  # noqa: E402
-from sitebuild.pages import render_figures, render_kpis, render_rows, source_page  # noqa: E402
+from sitebuild.pages import (  # noqa: E402
+    render_figures,
+    render_kpis,
+    render_recorded_runs,
+    render_rows,
+    source_page,
+)
 from sitebuild.threats import ThreatModelError, load_threat_model, render_markdown  # noqa: E402
 
 GENERATED = REPO / "build" / "generated"
@@ -96,6 +102,10 @@ def generate(docs_dir: Path) -> None:
     for slug, m in metrics.items():
         _write(GENERATED / "metrics" / f"{slug}.md", render_figures(m))
     _write(GENERATED / "kpis.md", render_kpis(metrics, _article_links()))
+    import json
+
+    recorded = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((REPO / "simulations" / "results").glob("*.json"))]
+    _write(GENERATED / "recorded-runs.md", render_recorded_runs(recorded))
     _write(GENERATED / "latency-model.md", render_rows(
         ["Service", "Operation", "p50 (ms)", "p99 (ms)"],
         [(r["service"], r["operation"], r["p50_ms"], r["p99_ms"]) for r in DEFAULT_LATENCY_MODEL.describe()],

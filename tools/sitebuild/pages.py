@@ -112,3 +112,42 @@ def source_page(path: str) -> str:
     """A page that shows one repository file with line anchors, included from the file itself."""
     lexer = {".py": "python", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}.get(path[path.rfind("."):], "text")
     return f'# `{path}`\n\n```{lexer} linenums="1"\n--8<-- "{path}"\n```\n'
+
+
+def render_recorded_runs(records: Iterable[dict[str, object]]) -> str:
+    """The recorded volume runs (``python -m simulations ... --record``): what ran, where, how long, and what came out.
+
+    Benches and chaos runs report different things, so each kind gets its own table."""
+    benches, others = [], []
+    for r in sorted(records, key=lambda r: (str(r["command"]), str(r["date"]))):
+        s, machine = r["summary"], r["machine"]
+        assert isinstance(s, dict) and isinstance(machine, dict)
+        where = (f"`{r['command']}`", str(r["date"])[:10], f"{machine['machine']}, {machine['cpu_count']} CPUs",
+                 f"{s['payments']:,}", f"{float(s['seconds']):,.0f} s")
+        if "floor_ratio_calls" in s:
+            benches.append((*where, f"{float(s['api_calls_per_payment']):.2f}",
+                            f"{s['floor_ratio_calls']:.2f}x / {s['floor_ratio_cost']:.2f}x / {s['floor_ratio_wall']:.2f}x",
+                            f"{s['cost_per_10k_usd']}", f"{float(s['kms_requests_per_10k']):.1f}",
+                            f"{float(s['modelled_p99_ms_ingest_to_acsp']):.0f} / {float(s['modelled_p99_ms_authorise']):.0f}",
+                            f"{float(s['peak_rss_mb']):,.0f} MB"))
+            continue
+        crashes = s.get("crash_points_hit") or {}
+        injected = s.get("injected") or {}
+        others.append((*where,
+                       f"{s['lost']} / {s['doubled']} / {s['non_final']} / {s['reconciliation_mismatches']}",
+                       ", ".join(f"{k} {v}" for k, v in sorted(s["ledger_sum_by_currency"].items())),
+                       f"{min(crashes.values())} ({len(crashes)} points)" if crashes else "none armed",
+                       ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(injected.items())) or "none",
+                       f"{float(s['peak_rss_mb']):,.0f} MB", "passed" if s["ok"] else "FAILED"))
+    parts = []
+    if benches:
+        parts.append("**Benches** (no faults). Floor ratios are calls / cost / wall time; latency is modelled "
+                     "p99 in ms, ingest to ACSP / authorisation; cost is USD per 10k payments, all in, eu-west-2.\n\n"
+                     + render_rows(["Command", "Date", "Machine", "Payments", "Took", "AWS calls per payment",
+                                    "Pipeline / floor", "Cost per 10k", "KMS per 10k", "p99 ms", "Peak RSS"], benches))
+    if others:
+        parts.append("**Chaos and replay runs.** Lost / doubled / non-final / mismatches must all be 0.\n\n"
+                     + render_rows(["Command", "Date", "Machine", "Payments", "Took",
+                                    "Lost / doubled / non-final / mismatches", "Ledger sums",
+                                    "Fewest crashes at a point", "Faults injected", "Peak RSS", "Outcome"], others))
+    return "\n".join(parts) if parts else "No run has been recorded yet.\n"

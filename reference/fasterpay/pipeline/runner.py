@@ -254,9 +254,11 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, *, transform: Callable[[str]
     """
     moved = 0
     kept: list[str] = []
+    fifo = queue_url.endswith(".fifo")
     while True:
         messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                       VisibilityTimeout=300).get("Messages", [])
+                                       VisibilityTimeout=300, MessageSystemAttributeNames=["All"]
+                                       ).get("Messages", [])
         if not messages:
             break
         for m in messages:
@@ -264,7 +266,12 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, *, transform: Callable[[str]
             if body is None:
                 kept.append(m["ReceiptHandle"])
                 continue
-            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+            extra: dict[str, str] = {}
+            if fifo:  # same group (order within it kept); a new deduplication id, or SQS would drop the resend
+                attributes = m.get("Attributes", {})
+                extra = {"MessageGroupId": attributes.get("MessageGroupId", "redrive"),
+                         "MessageDeduplicationId": f"redrive-{m['MessageId']}"}
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body, **extra)
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=m["ReceiptHandle"])
             moved += 1
     for handle in kept:  # visible again in the DLQ for whoever reads it next
