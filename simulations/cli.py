@@ -17,6 +17,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -139,6 +140,15 @@ def _summary_json(summary: object, extra: dict[str, object] | None = None) -> st
     return summary_json(summary, extra)
 
 
+def _finish(args: argparse.Namespace, summary: Any, extra: dict[str, object] | None = None) -> int:
+    """The JSON summary: kept with ``--record``, printed last with ``--json``; the exit status from ``ok``."""
+    line = _summary_json(summary, extra)
+    _record(args, line)
+    if args.json:
+        print(line)
+    return 0 if summary.ok else 1
+
+
 def _record(args: argparse.Namespace, summary_line: str) -> None:
     """Keep a recorded run: the JSON summary, the exact command, the date, the machine and the duration."""
     if args.record is None:
@@ -196,11 +206,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
         path = write_metrics("payment-pipeline", bench_figures(summary, floor), seed=args.seed, backend=backend)
         print(f"metrics: {path}")
-    line = _summary_json(summary, report["json"])
-    _record(args, line)
-    if args.json:
-        print(line)
-    return 0 if summary.ok else 1
+    return _finish(args, summary, report["json"])
 
 
 def register_replay(subparsers: argparse._SubParsersAction) -> None:
@@ -229,11 +235,7 @@ def run_replay_command(args: argparse.Namespace) -> int:
           f"mismatches; statuses {summary.statuses}; ledgers sum {summary.ledger_sum_by_currency}")
     for line in summary.mismatch_examples:
         print("  -", line)
-    line = _summary_json(summary)
-    _record(args, line)
-    if args.json:
-        print(line)
-    return 0 if summary.ok else 1
+    return _finish(args, summary)
 
 
 def register_chaos(subparsers: argparse._SubParsersAction) -> None:
@@ -293,11 +295,7 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         print(f"  DLQ {letter['queue']}: {letter['body'][:30]!r}: {letter['reason']}")
     for line in summary.mismatch_examples:
         print("  -", line)
-    line = _summary_json(summary)
-    _record(args, line)
-    if args.json:
-        print(line)
-    return 0 if summary.ok else 1
+    return _finish(args, summary)
 
 
 #: Subcommands in the order ``--help`` lists them.

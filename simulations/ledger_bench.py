@@ -334,8 +334,7 @@ def moto_transaction_ms_by_table_size(
 
     dynamodb = env.client("dynamodb")
     with unpatched():
-        rows = _transaction_ms(env, dynamodb, sizes, transactions)
-    return rows
+        return _transaction_ms(env, dynamodb, sizes, transactions)
 
 
 def _transaction_ms(env: Any, dynamodb: Any, sizes: Sequence[int], transactions: int) -> list[tuple[int, float]]:

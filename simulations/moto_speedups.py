@@ -91,14 +91,12 @@ def forget_tracked_instances() -> int:
     return dropped
 
 
-def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
-    if op_type == "Put":
-        attrs = op["Item"]
-        key = {table.hash_key_attr: attrs[table.hash_key_attr]}
-        if table.range_key_attr is not None:
-            key[table.range_key_attr] = attrs[table.range_key_attr]
-        return key
-    return dict(op["Key"])
+def _put_key(table: Any, item: dict[str, Any]) -> dict[str, Any]:
+    """The key attributes of an item to put."""
+    key = {table.hash_key_attr: item[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = item[table.range_key_attr]
+    return key
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -185,7 +183,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             return_values_on_condition_check_failure = op.get("ReturnValuesOnConditionCheckFailure")
 
             if op_type == "Put":
-                key = _key_of(self.get_table(table_name), op_type, op)
+                key = _put_key(self.get_table(table_name), op["Item"])
             else:
                 key = op["Key"]
 

@@ -763,24 +763,22 @@ def _account_set(h: PipelineHarness, messages: Sequence[GeneratedMessage], cycle
         totals.ledger_sum[currency] += total
     stored = {p.uetr: p for p in store.payments()}
     refusals = list(store.ingest_rejections())
-    refused_subs = {r["key"].rsplit("#", 1)[0] for r in refusals}
+    refused_with: dict[str, set[str]] = {}  # submission -> the reasons it was refused with
     for r in refusals:
         totals.reasons.update(r["reasons"])
+        refused_with.setdefault(r["key"].rsplit("#", 1)[0], set()).update(r["reasons"])
     recorded_subs = {p.submission_id for p in stored.values()}
-    refused_with: dict[str, set[str]] = defaultdict(set)
-    for r in refusals:
-        refused_with[r["key"].rsplit("#", 1)[0]].update(r["reasons"])
     stored_e2e = {p.end_to_end_id: p for p in stored.values()}
     for m in messages:
         sub = submission_id(m)
-        if sub not in refused_subs and sub not in recorded_subs:
+        if sub not in refused_with and sub not in recorded_subs:
             totals.lost.append(f"{sub}: {m.case} message neither recorded as a payment nor refused")
             continue
         if m.case in ("valid", "sanctioned"):
             totals.valid += 1
             tx = parse_pacs008(m.xml).transactions[0]
             winner = stored_e2e.get(tx.end_to_end_id)
-            if (tx.uetr not in stored and "DU04" in refused_with[sub] and winner is not None
+            if (tx.uetr not in stored and "DU04" in refused_with.get(sub, ()) and winner is not None
                     and h.reader.final.get(winner.uetr) is not None):
                 # A later copy reusing this EndToEndId arrived first (this one was redelivered after a crash):
                 # the copy is the payment and this one its duplicate. One of the pair is paid, never both.

@@ -12,6 +12,7 @@ A failure in any step fails the build (mkdocs ``PluginError``).
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -102,8 +103,6 @@ def generate(docs_dir: Path) -> None:
     for slug, m in metrics.items():
         _write(GENERATED / "metrics" / f"{slug}.md", render_figures(m))
     _write(GENERATED / "kpis.md", render_kpis(metrics, _article_links()))
-    import json
-
     recorded = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((REPO / "simulations" / "results").glob("*.json"))]
     _write(GENERATED / "recorded-runs.md", render_recorded_runs(recorded))
     _write(GENERATED / "latency-model.md", render_rows(

@@ -69,12 +69,11 @@ def _execute(notebook: Path, out_dir: Path, timeout: int) -> float:
     nb = nbformat.read(notebook, as_version=4)
     metrics = out_dir / "metrics"
     metrics.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "FASTERPAY_METRICS_DIR": str(metrics),
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JUPYTER_PLATFORM_DIRS": "1"}
+    env = {**os.environ, "FASTERPAY_METRICS_DIR": str(metrics)}
     with tempfile.TemporaryDirectory(prefix="fasterpay-nb-") as work:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": work}})
         try:
-            client.execute(env=env, cwd=work)
+            client.execute(env=env)  # the kernel starts in ``work`` (resources' path)
         except CellExecutionError as exc:
             raise NotebookExecutionError(f"{notebook.name} failed:\n{exc}") from exc
     nbformat.write(nb, out_dir / notebook.name)
