@@ -262,13 +262,15 @@ def register_chaos(subparsers: argparse._SubParsersAction) -> None:
                         help="also crash each point until it has crashed this often (every point exercised)")
     parser.add_argument("--gateway-timeout-rate", type=_rate, default=0.02, help="simulated scheme timeouts")
     parser.add_argument("--poison", type=int, default=1, help="poison messages to send (they stay in the DLQs)")
+    parser.add_argument("--workers", type=_positive, default=1,
+                        help="processes to split the table sets across (each with its own moto); one summary")
     parser.add_argument("--list-crash-points", action="store_true", help="print the crash points and exit")
     parser.set_defaults(handler=run_chaos_command, parser=parser)
 
 
 def run_chaos_command(args: argparse.Namespace) -> int:
     """Run the chaos bench and check that nothing was lost, doubled or left non-final."""
-    from simulations.pipeline_bench import CRASH_POINTS, RunSettings, run_pipeline
+    from simulations.pipeline_bench import CRASH_POINTS, RunSettings, run_pipeline, run_pipeline_parallel
 
     if args.list_crash_points:
         for point in CRASH_POINTS:
@@ -284,8 +286,12 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         timeout_rate=args.timeout_rate, lost_response_rate=args.lost_response_rate, kms_fault_rate=args.kms_fault_rate,
         crash_rate=args.crash_rate, min_crashes_per_point=args.min_crashes_per_point,
         gateway_timeout_rate=args.gateway_timeout_rate, poison_messages=args.poison)
-    with open_environment() as env:
-        summary = run_pipeline(env, settings, progress=_Progress("chaos", args.quiet or args.json))
+    progress = _Progress("chaos", args.quiet or args.json)
+    if args.workers > 1:
+        summary = run_pipeline_parallel(settings, workers=args.workers, progress=progress)
+    else:
+        with open_environment() as env:
+            summary = run_pipeline(env, settings, progress=progress)
     print(f"chaos: {summary.payments} payments in {summary.seconds:.0f} s; lost {summary.lost}, doubled "
           f"{summary.doubled}, non-final {summary.non_final}, mismatches {summary.reconciliation_mismatches}; "
           f"ledgers sum {summary.ledger_sum_by_currency}")
@@ -295,7 +301,7 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         print(f"  DLQ {letter['queue']}: {letter['body'][:30]!r}: {letter['reason']}")
     for line in summary.mismatch_examples:
         print("  -", line)
-    return _finish(args, summary)
+    return _finish(args, summary, {"workers": args.workers})
 
 
 #: Subcommands in the order ``--help`` lists them.

@@ -1,4 +1,4 @@
-"""Two patches that make moto fast enough for chaos runs at volume, without changing what it answers.
+"""Patches that make moto fast enough for chaos runs at volume, without changing what it answers.
 
 moto 5 implements ``TransactWriteItems`` by deep-copying every table the transaction names, so
 that it can restore them if one action fails. The copy costs time in proportion to the table, so a
@@ -14,6 +14,14 @@ moto's SQS ``GetQueueAttributes`` recomputes every attribute of the queue (three
 messages) once per requested name, and twice more per name returned; the patch computes them once
 per call. The answer is the same dictionary.
 
+The third is a clock, not a speed-up of moto's code: moto's SQS reads the wall clock for visibility
+timeouts, delays and the FIFO deduplication window. A receive whose answer the fault injector drops
+leaves its message invisible for the queue's whole visibility timeout (60 s in the template), and
+the local runner would wait that long in real time. With the patch, SQS reads the wall clock plus an
+offset that :func:`advance_sqs_clock` moves on, and the benches hand that function to the runner as
+its ``sleep``: the wait happens in simulated time, and every timer SQS keeps (visibility, delay,
+deduplication window) moves by the same amount, as it would on AWS.
+
 ``tests/test_moto_speedups.py`` runs random transactions against the patched and the original
 implementation and asserts identical tables, streams and errors. The patch is applied by the
 simulations (benches, chaos, notebooks) and by the test suite's ``conftest.py``; the reference
@@ -27,9 +35,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["forget_tracked_instances", "install", "installed", "uninstall", "unpatched"]
+__all__ = ["advance_sqs_clock", "forget_tracked_instances", "install", "installed", "sqs_clock_offset", "uninstall",
+           "unpatched"]
 
 _ORIGINALS: dict[str, Any] = {}
+_SQS_CLOCK = {"offset": 0.0}  # seconds SQS's clock runs ahead of the wall clock
+
+
+def advance_sqs_clock(seconds: float) -> None:
+    """Move SQS's clock on by ``seconds`` (the runner's ``sleep`` in a simulation)."""
+    if seconds < 0:
+        raise ValueError("time does not run backwards")
+    _SQS_CLOCK["offset"] += seconds
+
+
+def sqs_clock_offset() -> float:
+    """How far SQS's clock runs ahead of the wall clock, in seconds."""
+    return _SQS_CLOCK["offset"]
+
+
+def _sqs_unix_time() -> float:
+    return float(_ORIGINALS["sqs_unix_time"]()) + _SQS_CLOCK["offset"]
+
+
+def _sqs_unix_time_millis() -> float:
+    return float(_ORIGINALS["sqs_unix_time_millis"]()) + 1000 * _SQS_CLOCK["offset"]
 
 
 def installed() -> bool:
@@ -38,14 +68,19 @@ def installed() -> bool:
 
 
 def install() -> None:
-    """Apply both patches (idempotent)."""
+    """Apply the patches (idempotent)."""
     if _ORIGINALS:
         return
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs import models as sqs_models
     from moto.sqs.models import SQSBackend
 
     _ORIGINALS["transact_write_items"] = DynamoDBBackend.transact_write_items
     _ORIGINALS["get_queue_attributes"] = SQSBackend.get_queue_attributes
+    _ORIGINALS["sqs_unix_time"] = sqs_models.unix_time
+    _ORIGINALS["sqs_unix_time_millis"] = sqs_models.unix_time_millis
+    sqs_models.unix_time = _sqs_unix_time  # type: ignore[assignment]
+    sqs_models.unix_time_millis = _sqs_unix_time_millis  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = _get_queue_attributes  # type: ignore[method-assign]
 
@@ -59,6 +94,10 @@ def uninstall() -> None:
 
     DynamoDBBackend.transact_write_items = _ORIGINALS.pop("transact_write_items")  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = _ORIGINALS.pop("get_queue_attributes")  # type: ignore[method-assign]
+    from moto.sqs import models as sqs_models
+
+    sqs_models.unix_time = _ORIGINALS.pop("sqs_unix_time")  # type: ignore[assignment]
+    sqs_models.unix_time_millis = _ORIGINALS.pop("sqs_unix_time_millis")  # type: ignore[assignment]
 
 
 @contextmanager

@@ -87,8 +87,10 @@ __all__ = [
     "RunSettings",
     "RunSummary",
     "CrashInjector",
+    "merge_summaries",
     "run_floor",
     "run_pipeline",
+    "run_pipeline_parallel",
 ]
 
 TENANT = "bank-a"
@@ -305,14 +307,15 @@ class PipelineHarness:
     """Stacks, clients, one pipeline context, and a fresh table set on demand."""
 
     def __init__(self, env: AwsEnvironment, settings: RunSettings, *, name_prefix: str,
-                 telemetry: Any = None) -> None:
+                 telemetry: Any = None, fault_seed: int | None = None) -> None:
         self.env = env
         self.telemetry = telemetry
         self.settings = settings
         self.prefix = name_prefix
         on_moto = env.backend is not Backend.AWS
-        if on_moto:
-            moto_speedups.install()  # same answers, no whole-table copy per transaction
+        self.sqs_waited = 0.0  # seconds the runners waited for in-flight messages (simulated on moto)
+        if on_moto:  # moto in process, or its threaded server in this process
+            moto_speedups.install()  # same answers, no whole-table copy per transaction, SQS on a movable clock
         self.vault_res: VaultResources = deploy_vault(env.client("cloudformation"), env.client("kms"),
                                                       name_prefix=name_prefix, on_moto=on_moto)
         self.res: PipelineResources = deploy_pipeline(env.client("cloudformation"), name_prefix=name_prefix,
@@ -320,12 +323,13 @@ class PipelineHarness:
         self.meter = ApiCallMeter()
         self.ledger_redriven = 0  # ledger events brought back from the ledger's DLQ
         kms_plan = FaultRates(server_error_rate=settings.kms_fault_rate / 2, throttle_rate=settings.kms_fault_rate / 2)
-        self.injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=settings.seed, plan=FaultPlan(
+        fault_seed = settings.seed if fault_seed is None else fault_seed
+        self.injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=fault_seed, plan=FaultPlan(
             throttle_rate=settings.throttle_rate, server_error_rate=settings.server_error_rate,
             timeout_rate=settings.timeout_rate, lost_response_rate=settings.lost_response_rate,
             services=frozenset({"dynamodb", "sqs"}), per_service={"kms": kms_plan}))
         self.crash = CrashInjector(rate=settings.crash_rate, minimum=settings.min_crashes_per_point,
-                                   seed=settings.seed, injector=self.injector)
+                                   seed=fault_seed, injector=self.injector)
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
         self.client = lambda service, region=None: env.client(service, region=region, config=config)
         self.instrument = lambda made: self.injector.attach(self.meter.attach(made))
@@ -337,7 +341,7 @@ class PipelineHarness:
         self.admin_vault_ddb = env.client("dynamodb", region=self.vault_region)
         self.admin_sqs = env.client("sqs")
         self.clock = VirtualClock()
-        self.gateway = SimulatedSchemeGateway(seed=settings.seed, timeout_rate=settings.gateway_timeout_rate)
+        self.gateway = SimulatedSchemeGateway(seed=fault_seed, timeout_rate=settings.gateway_timeout_rate)
         self.cycle_no = 1
         self.sets = 0
         self.notify_meter = ApiCallMeter()  # the ledger's event relay and consumer: reported apart
@@ -348,11 +352,20 @@ class PipelineHarness:
         self.kms_cold_start = self.meter.count(service="kms")
         self.runner = LocalRunner(self.clients.sqs, {q: self.res.queues[q] for q in ("accept", "clear")},
                                   make_handlers(self.ctx), region=env.region, batch_size=settings.batch_size,
-                                  on_crash=lambda *a: None, control=self.admin_sqs)
+                                  on_crash=lambda *a: None, control=self.admin_sqs, sleep=self._wait)
         self.reader = _AnswerReader(self.crash)
         self.answers = LocalRunner(self.clients.sqs, {"answers": self.res.queues["answers"]},
-                                   {"answers": self.reader}, region=env.region, batch_size=10, control=self.admin_sqs)
+                                   {"answers": self.reader}, region=env.region, batch_size=10, control=self.admin_sqs,
+                                   sleep=self._wait)
         self.channel = self.meter.attach(env.client("sqs"))  # the sender's channel: metered, not faulted
+
+    def _wait(self, seconds: float) -> None:
+        """The runners' wait for in-flight messages: SQS's clock moves on in process, real time otherwise."""
+        self.sqs_waited += seconds
+        if moto_speedups.installed():
+            moto_speedups.advance_sqs_clock(seconds)
+        else:
+            time.sleep(seconds)
 
     def _table_names(self, n: int) -> dict[str, str]:
         base = f"{self.prefix}-s{n:05d}"
@@ -581,8 +594,13 @@ def _peak_rss_mb() -> float:
 
 # -- the run ------------------------------------------------------------------------------------------------
 def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str = "fp",
-                 progress: Callable[[int, int], None] | None = None, telemetry: Any = None) -> RunSummary:
+                 progress: Callable[[int, int], None] | None = None, telemetry: Any = None,
+                 first: int = 0, fault_seed: int | None = None) -> RunSummary:
     """Drive ``settings.payments`` messages through the pipeline, set by set; reconcile each set.
+
+    ``first`` is the index of the first message: a set's traffic depends only on the seed and its first
+    index, so a run split across processes (:func:`run_pipeline_parallel`) submits the same payments.
+    ``fault_seed`` seeds the faults, crashes and scheme answers (default: the seed).
 
     Examples:
         >>> with open_environment() as env:  # doctest: +SKIP
@@ -591,19 +609,17 @@ def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str
         True
     """
     started = time.perf_counter()
-    h = PipelineHarness(env, settings, name_prefix=name_prefix, telemetry=telemetry)
+    h = PipelineHarness(env, settings, name_prefix=name_prefix, telemetry=telemetry, fault_seed=fault_seed)
     totals = _Totals()
     before = h.meter.snapshot()
-    rng = random.Random(settings.seed)
+    rng = random.Random(settings.seed + first)
     done = 0
-    first = True
     poison_left = settings.poison_messages
     while done < settings.payments:
         count = min(settings.set_size, settings.payments - done)
-        if not first:
+        if done:
             h.new_set()
-        first = False
-        messages = _messages(settings, done, count)
+        messages = _messages(settings, first + done, count)
         h.open_house_accounts()
         h.onboard(messages, rng)
         cycles: list[str] = []
@@ -844,8 +860,6 @@ def _drain(sqs: Any, url: str) -> None:
 def _summary(h: PipelineHarness, settings: RunSettings, totals: _Totals, snapshot: MeterSnapshot, seconds: float) -> RunSummary:
     n = max(totals.payments, 1)
     invocations = sum(h.runner.report.batches.values()) + sum(h.answers.report.batches.values())
-    # Lambda duration: each invocation's measured handler time on this machine (our code plus moto, an
-    # upper bound for our code's CPU) plus the modelled AWS and scheme waits of its calls
     # Lambda duration: the modelled AWS waits of the handlers' calls plus our code's CPU time per payment
     # (measured without AWS or moto: parse, validate, tokenise), at 0.5 GB (accept 512 MB, an upper bound
     # for clear's 256 MB), and the clear function's wait on the scheme at 0.25 GB. Wall time on moto is
@@ -853,13 +867,10 @@ def _summary(h: PipelineHarness, settings: RunSettings, totals: _Totals, snapsho
     busy = h.injector.modelled_seconds + totals.payments * _cpu_seconds_per_payment(h)
     gb_seconds = Decimal(str(round(busy * 0.5 + totals.scheme_wait_seconds * 0.25, 6)))
     kms_calls = snapshot.count(service="kms")
-    latency = {
-        "ingest_to_acsp": _pcts(totals.latency_ingest_to_acsp),
-        "authorise": _pcts(totals.latency_authorise),
-        "scheme_answer": _pcts(totals.latency_scheme),
-    }
-    for key, values in totals.hop_components.items():
-        latency[f"hop: {key}"] = _pcts(values)
+    samples = {"ingest_to_acsp": totals.latency_ingest_to_acsp, "authorise": totals.latency_authorise,
+               "scheme_answer": totals.latency_scheme,
+               **{f"hop: {key}": values for key, values in totals.hop_components.items()}}
+    latency = {key: _pcts(values) for key, values in samples.items()}
     return RunSummary(
         settings=settings, payments=totals.payments, valid=totals.valid, lost=len(totals.lost),
         doubled=len(totals.doubled), non_final=len(totals.non_final),
@@ -874,11 +885,95 @@ def _summary(h: PipelineHarness, settings: RunSettings, totals: _Totals, snapsho
         lambda_invocations=invocations, lambda_gb_seconds=gb_seconds, log_bytes=totals.log_bytes,
         crash_points_hit=dict(sorted(h.crash.crashes.items())), crash_point_visits=dict(sorted(h.crash.visits.items())),
         injected=dict(h.injector.injected), latency_ms=latency,
-        latency_samples={"ingest_to_acsp": totals.latency_ingest_to_acsp[:20_000],
-                         "authorise": totals.latency_authorise[:20_000]},
+        latency_samples={key: values[:_SAMPLES_KEPT] for key, values in samples.items()},
         peak_rss_mb=_peak_rss_mb(), seconds=seconds,
         seconds_in_handlers=totals.handler_seconds, cycles=totals.cycles, replay_mismatches=totals.replay_mismatches,
     )
+
+
+_SAMPLES_KEPT = 250_000  #: modelled latencies kept per measure (a 100k run keeps them all)
+
+
+def merge_summaries(parts: Sequence[RunSummary], *, settings: RunSettings, seconds: float) -> RunSummary:
+    """One summary for a run split across processes: counts add up, percentiles come from the samples
+    of every part together, peak RSS is the largest process's."""
+    def add(name: str) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for part in parts:
+            total.update(getattr(part, name))
+        return dict(sorted(total.items()))
+
+    snapshot = parts[0].snapshot
+    for part in parts[1:]:
+        snapshot = snapshot + part.snapshot
+    n = max(sum(p.payments for p in parts), 1)
+    samples: dict[str, list[float]] = defaultdict(list)
+    for part in parts:
+        for key, values in part.latency_samples.items():
+            samples[key].extend(values)
+    return RunSummary(
+        settings=settings, payments=sum(p.payments for p in parts), valid=sum(p.valid for p in parts),
+        lost=sum(p.lost for p in parts), doubled=sum(p.doubled for p in parts),
+        non_final=sum(p.non_final for p in parts),
+        reconciliation_mismatches=sum(p.reconciliation_mismatches for p in parts),
+        mismatch_examples=tuple(e for p in parts for e in p.mismatch_examples)[:20],
+        statuses=add("statuses"), reasons=add("reasons"), ledger_sum_by_currency=add("ledger_sum_by_currency"),
+        dead_letters=tuple(d for p in parts for d in p.dead_letters), redriven=sum(p.redriven for p in parts),
+        answers_duplicated=sum(p.answers_duplicated for p in parts),
+        answer_conflicts=tuple(c for p in parts for c in p.answer_conflicts), snapshot=snapshot,
+        calls_by_operation=snapshot.by_operation(), api_calls_per_payment=snapshot.count() / n,
+        kms_requests_per_10k=snapshot.count(service="kms") * 10_000 / n,
+        kms_cold_start_requests=sum(p.kms_cold_start_requests for p in parts),
+        write_units_per_payment=float(snapshot.write_units) / n, read_units_per_payment=float(snapshot.read_units) / n,
+        lambda_invocations=sum(p.lambda_invocations for p in parts),
+        lambda_gb_seconds=sum((p.lambda_gb_seconds for p in parts), Decimal(0)),
+        log_bytes=sum(p.log_bytes for p in parts), crash_points_hit=add("crash_points_hit"),
+        crash_point_visits=add("crash_point_visits"), injected=add("injected"),
+        latency_ms={key: _pcts(values) for key, values in samples.items()}, latency_samples=dict(samples),
+        peak_rss_mb=max(p.peak_rss_mb for p in parts), seconds=seconds,
+        seconds_in_handlers=sum(p.seconds_in_handlers for p in parts), cycles=sum(p.cycles for p in parts),
+        replay_mismatches=sum(p.replay_mismatches for p in parts),
+    )
+
+
+def _run_part(settings: RunSettings, first: int, fault_seed: int) -> RunSummary:
+    from fasterpay.aws import open_environment
+
+    with open_environment() as env:
+        return run_pipeline(env, settings, first=first, fault_seed=fault_seed)
+
+
+def run_pipeline_parallel(settings: RunSettings, *, workers: int,
+                          progress: Callable[[int, int], None] | None = None) -> RunSummary:
+    """The same run split into ``workers`` processes, each with its own moto and a share of the table sets.
+
+    Part k submits the payments a single process would have submitted in its share (the traffic depends
+    only on the seed and the set's first index); its faults, crashes and scheme answers are seeded with
+    ``seed + 7919 * k``, so part 0 matches a single run's first share. Only the poison messages are sent
+    by part 0 alone.
+
+    Examples:
+        >>> summary = run_pipeline_parallel(RunSettings(payments=100_000, seed=7, crash_rate=0.02), workers=2)  # doctest: +SKIP
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    started = time.perf_counter()
+    sets = -(-settings.payments // settings.set_size)
+    per_worker = -(-sets // max(1, min(workers, sets)))
+    shares = [(k * per_worker * settings.set_size,
+               min(settings.payments, (k + 1) * per_worker * settings.set_size)) for k in range(workers)]
+    shares = [(a, b) for a, b in shares if b > a]
+    parts: list[RunSummary] = []
+    with ProcessPoolExecutor(max_workers=len(shares), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_part, replace(settings, payments=b - a,
+                                                  poison_messages=settings.poison_messages if k == 0 else 0),
+                               a, settings.seed + 7919 * k) for k, (a, b) in enumerate(shares)]
+        for future in as_completed(futures):
+            parts.append(future.result())
+            if progress is not None:
+                progress(sum(p.payments for p in parts), settings.payments)
+    return merge_summaries(parts, settings=settings, seconds=time.perf_counter() - started)
 
 
 def _pcts(values: list[float]) -> dict[str, float]:

@@ -129,6 +129,27 @@ class MeterSnapshot:
             - Counter(other.read_units_by_table),
         )
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Picklable (the read-only views are not), so a snapshot can come back from another process."""
+        return (MeterSnapshot, (dict(self.calls), dict(self.attempts), dict(self.errors), self.write_units,
+                                self.read_units, self.sqs_requests, dict(self.write_units_by_table),
+                                dict(self.read_units_by_table)))
+
+    def __add__(self, other: MeterSnapshot) -> MeterSnapshot:
+        """Two meters' counts together (for example, the parts of a run split across processes)."""
+        if not isinstance(other, MeterSnapshot):
+            return NotImplemented
+        return MeterSnapshot(
+            calls=Counter(self.calls) + Counter(other.calls),
+            attempts=Counter(self.attempts) + Counter(other.attempts),
+            errors=Counter(self.errors) + Counter(other.errors),
+            write_units=self.write_units + other.write_units,
+            read_units=self.read_units + other.read_units,
+            sqs_requests=self.sqs_requests + other.sqs_requests,
+            write_units_by_table=Counter(self.write_units_by_table) + Counter(other.write_units_by_table),
+            read_units_by_table=Counter(self.read_units_by_table) + Counter(other.read_units_by_table),
+        )
+
     def count(
         self, service: str | None = None, operation: str | None = None, region: str | None = None
     ) -> int:
@@ -547,6 +568,27 @@ class ApiCallMeter:
                 write_units_by_table=dict(self._write_units),
                 read_units_by_table=dict(self._read_units),
             )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Picklable (the read-only views are not), so a snapshot can come back from another process."""
+        return (MeterSnapshot, (dict(self.calls), dict(self.attempts), dict(self.errors), self.write_units,
+                                self.read_units, self.sqs_requests, dict(self.write_units_by_table),
+                                dict(self.read_units_by_table)))
+
+    def __add__(self, other: MeterSnapshot) -> MeterSnapshot:
+        """Two meters' counts together (for example, the parts of a run split across processes)."""
+        if not isinstance(other, MeterSnapshot):
+            return NotImplemented
+        return MeterSnapshot(
+            calls=Counter(self.calls) + Counter(other.calls),
+            attempts=Counter(self.attempts) + Counter(other.attempts),
+            errors=Counter(self.errors) + Counter(other.errors),
+            write_units=self.write_units + other.write_units,
+            read_units=self.read_units + other.read_units,
+            sqs_requests=self.sqs_requests + other.sqs_requests,
+            write_units_by_table=Counter(self.write_units_by_table) + Counter(other.write_units_by_table),
+            read_units_by_table=Counter(self.read_units_by_table) + Counter(other.read_units_by_table),
+        )
 
     def count(
         self, service: str | None = None, operation: str | None = None, region: str | None = None

@@ -10,6 +10,7 @@ receives; moto honours it (checked by ``tests/test_pipeline_runner.py``).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +74,8 @@ class LocalRunner:
 
     def __init__(self, sqs: Any, queues: Mapping[str, str], handlers: Mapping[str, Handler], *, region: str,
                  batch_size: int = 10, on_batch: Callable[[str, int], None] | None = None,
-                 on_crash: Callable[[str, str, str, int], None] | None = None, control: Any = None) -> None:
+                 on_crash: Callable[[str, str, str, int], None] | None = None, control: Any = None,
+                 sleep: Callable[[float], None] = time.sleep, max_wait: float = 2.0) -> None:
         if not 1 <= batch_size <= 10:
             raise ValueError("batch_size must be 1 to 10 (the SQS ReceiveMessage maximum)")
         unknown = set(handlers) - set(queues)
@@ -89,6 +91,11 @@ class LocalRunner:
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.on_crash = on_crash
+        #: how the runner waits when nothing is visible but a message is still in flight (a receive whose
+        #: answer was lost keeps its message invisible until the queue's visibility timeout ends): real
+        #: time by default; a simulation passes a function that moves its clock instead
+        self.sleep = sleep
+        self.max_wait = max_wait
         self._arns: dict[str, str] = {}
         self._pending: list[tuple[str, str, str]] = []  # (queue url, "delete" | "release", receipt handle)
         self.report = RunnerReport()
@@ -190,7 +197,12 @@ class LocalRunner:
         return True
 
     def run_until_idle(self, *, max_rounds: int = 100_000) -> RunnerReport:
-        """Poll every queue in order until a whole round receives nothing and :meth:`idle` holds."""
+        """Poll every queue in order until a whole round receives nothing and :meth:`idle` holds.
+
+        A round that receives nothing while a message is still in flight waits before the next one, from
+        50 ms doubling up to ``max_wait`` seconds, instead of polling in a tight loop.
+        """
+        wait = 0.05
         for _ in range(max_rounds):
             self.report.rounds += 1
             received = self._retry_pending()
@@ -203,8 +215,13 @@ class LocalRunner:
                     received += abs(got)
                     if got < self.batch_size:
                         break
-            if received == 0 and self.idle():
+            if received:
+                wait = 0.05
+                continue
+            if self.idle():
                 return self.report
+            self.sleep(wait)
+            wait = min(wait * 2, self.max_wait)
         raise RuntimeError(f"queues still busy after {max_rounds} rounds: look for a message that never fails "
                            f"or succeeds (a handler that neither deletes nor fails it)")
 
