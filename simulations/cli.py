@@ -149,6 +149,17 @@ def _finish(args: argparse.Namespace, summary: Any, extra: dict[str, object] | N
     return 0 if summary.ok else 1
 
 
+def _commit() -> str | None:
+    """The git commit the run's code came from (None outside a checkout)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, check=True,
+                              capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def _record(args: argparse.Namespace, summary_line: str) -> None:
     """Keep a recorded run: the JSON summary, the exact command, the date, the machine and the duration."""
     if args.record is None:
@@ -160,7 +171,7 @@ def _record(args: argparse.Namespace, summary_line: str) -> None:
 
     summary = json.loads(summary_line)
     record = {
-        "command": "python -m simulations " + " ".join(args.argv),
+        "command": "python -m simulations " + " ".join(args.argv), "commit": _commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_stamp(), "scale": scale(), "seconds": summary["seconds"], "summary": summary,
     }

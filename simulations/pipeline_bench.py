@@ -612,7 +612,6 @@ def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str
     h = PipelineHarness(env, settings, name_prefix=name_prefix, telemetry=telemetry, fault_seed=fault_seed)
     totals = _Totals()
     before = h.meter.snapshot()
-    rng = random.Random(settings.seed + first)
     done = 0
     poison_left = settings.poison_messages
     while done < settings.payments:
@@ -621,7 +620,7 @@ def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str
             h.new_set()
         messages = _messages(settings, first + done, count)
         h.open_house_accounts()
-        h.onboard(messages, rng)
+        h.onboard(messages, random.Random(settings.seed + first + done))  # a set's funding: its own seed
         cycles: list[str] = []
         for start in range(0, len(messages), settings.cycle_size):
             chunk = messages[start:start + settings.cycle_size]

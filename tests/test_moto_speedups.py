@@ -133,3 +133,20 @@ def test_queue_attributes_are_computed_once_per_call_and_agree() -> None:
         got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         assert {k: v for k, v in got.items() if "Timestamp" not in k} == {
             k: v for k, v in everything.items() if "Timestamp" not in k}
+
+
+def test_sqs_clock_moves_visibility_timeouts_and_only_forwards() -> None:
+    moto_speedups.install()
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-2", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        url = sqs.create_queue(QueueName="clocked")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # in flight
+        moto_speedups.advance_sqs_clock(30)
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # half the timeout: still in flight
+        moto_speedups.advance_sqs_clock(31)
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["m"]
+    with pytest.raises(ValueError):
+        moto_speedups.advance_sqs_clock(-1)

@@ -476,6 +476,33 @@ def test_the_runner_is_not_idle_while_another_consumer_holds_a_message_invisible
     assert runner.idle() is False  # invisible is not done: it may come back
 
 
+def test_the_runner_waits_for_an_in_flight_message_instead_of_spinning(harness: PipelineHarness) -> None:
+    """A receive whose answer was lost leaves its message invisible for the visibility timeout: the runner
+    waits (here on SQS's simulated clock) with a bounded number of idle checks, then finishes it."""
+    from fasterpay.pipeline import LocalRunner
+    from simulations import moto_speedups
+
+    url = harness.res.queues["clear"]
+    harness.admin_sqs.send_message(QueueUrl=url, MessageBody="lost receive")
+    assert harness.admin_sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+    seen: list[str] = []
+    waits: list[float] = []
+
+    def handler(event: Any, context: Any = None) -> dict[str, Any]:
+        seen.extend(r["body"] for r in event["Records"])
+        return {"batchItemFailures": []}
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        moto_speedups.advance_sqs_clock(seconds)
+
+    runner = LocalRunner(harness.admin_sqs, {"clear": url}, {"clear": handler}, region="eu-west-2", sleep=wait)
+    runner.run_until_idle(max_rounds=200)
+    assert seen == ["lost receive"]
+    assert 60 <= sum(waits) <= 64  # it waited out the timeout and not much more
+    assert len(waits) < 40 and max(waits) <= runner.max_wait  # backed off, not a tight loop
+
+
 # -- the chaos harness's own accounting ------------------------------------------------------------------
 def test_a_ledger_event_in_the_ledgers_dlq_is_redriven_and_applied_once(harness: PipelineHarness) -> None:
     """An event received too often lands in the ledger's DLQ; the relay step redrives it, never drops it."""
