@@ -556,3 +556,22 @@ def test_units_round_up_per_unit_of_size(memo: int, body: int) -> None:
     assert dynamodb_units("TransactWriteItems", {"TransactItems": [{"Put": put}]})[0] == 2 * max(1, -(-size // 1024))
     assert dynamodb_read_units("GetItem", {"ConsistentRead": True}, {"Item": put["Item"]}) == max(1, -(-size // 4096))
     assert sqs_requests("SendMessage", {"MessageBody": "x" * body}) == max(1, -(-body // SQS_CHUNK_BYTES))
+
+
+def test_snapshots_add_and_survive_pickling(env: AwsEnvironment) -> None:
+    """A run split across processes sends its meters back pickled and adds them up."""
+    import pickle
+
+    meter = ApiCallMeter()
+    dynamodb = meter.attach(env.client("dynamodb"))
+    dynamodb.put_item(TableName="postings", Item=_item("E2E-1"))
+    first = meter.snapshot()
+    dynamodb.get_item(TableName="postings", Key=_item("E2E-1"))
+    second = meter.snapshot() - first
+
+    back = pickle.loads(pickle.dumps(first))
+    assert back == first and back.by_operation() == {"dynamodb:PutItem": 1}
+    total = back + second
+    assert total.by_operation() == {"dynamodb:GetItem": 1, "dynamodb:PutItem": 1}
+    assert (total.write_units, total.read_units) == (Decimal("1"), Decimal("0.5"))
+    assert total.write_units_by_table == first.write_units_by_table
