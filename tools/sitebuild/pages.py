@@ -114,6 +114,11 @@ def source_page(path: str) -> str:
     return f'# `{path}`\n\n```{lexer} linenums="1"\n--8<-- "{path}"\n```\n'
 
 
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours} h {rest // 60:02d} min"
+
+
 def render_recorded_runs(records: Iterable[dict[str, object]]) -> str:
     """The recorded volume runs (``python -m simulations ... --record``): what ran, where, how long, and what came out.
 
@@ -122,8 +127,11 @@ def render_recorded_runs(records: Iterable[dict[str, object]]) -> str:
     for r in sorted(records, key=lambda r: (str(r["command"]), str(r["date"]))):
         s, machine = r["summary"], r["machine"]
         assert isinstance(s, dict) and isinstance(machine, dict)
-        where = (f"`{r['command']}`", str(r["date"])[:10], f"{machine['machine']}, {machine['cpu_count']} CPUs",
-                 f"{s['payments']:,}", f"{float(s['seconds']):,.0f} s")
+        workers = int(s.get("workers", 1))
+        took = float(s["seconds"])
+        where = (f"`{r['command']}`", str(r["date"])[:10],
+                 f"{machine['machine']}, {machine['cpu_count']} CPUs, {workers} process{'es' if workers > 1 else ''}",
+                 f"{s['payments']:,}", f"{took:,.0f} s ({_duration(took)})" if took >= 3600 else f"{took:,.0f} s")
         if "floor_ratio_calls" in s:
             benches.append((*where, f"{float(s['api_calls_per_payment']):.2f}",
                             f"{s['floor_ratio_calls']:.2f}x / {s['floor_ratio_cost']:.2f}x / {s['floor_ratio_wall']:.2f}x",
