@@ -153,6 +153,46 @@ def test_bad_input_is_refused_with_its_reason_and_the_batch_goes_on(harness: Pip
     assert sum(1 for v in harness.reader.final.values() if v == "ACSP:") == 3
 
 
+@pytest.mark.parametrize(("edit", "reason"), [
+    ((rb"(<CreDtTm>[^<]*?)(Z|[+-]\d\d:\d\d)?</CreDtTm>", rb"\g<1>+25:00</CreDtTm>"), "FF01"),
+    ((rb"<IntrBkSttlmDt>[^<]*</IntrBkSttlmDt>", b"<IntrBkSttlmDt>0000-01-01</IntrBkSttlmDt>"), "DT01"),
+    ((rb"(<IntrBkSttlmAmt[^>]*>)[^<]*<", rb"\g<1>1e999999999<"), "FF01"),
+])
+def test_a_hostile_message_is_answered_rjct_and_never_dead_lettered(
+        harness: PipelineHarness, edit: tuple[bytes, bytes], reason: str) -> None:
+    """Inputs that once crashed the validator: refused with a reason code on the first delivery."""
+    import re
+
+    [good, victim] = _valid(2)
+    hostile = replace(victim, xml=re.sub(edit[0], edit[1], victim.xml, count=1))
+    assert hostile.xml != victim.xml
+    harness.onboard([good], random.Random(1))  # the hostile one has no account to fund: it never parses
+    _run(harness, [good, hostile], fund=False)
+    refused = list(harness.ctx.store.ingest_rejections())
+    assert len(refused) == 1 and refused[0]["reasons"][0] in (reason, "AM12")
+    assert harness.runner.report.failed.get("accept", 0) == 0  # answered at once, not retried
+    assert list(harness.reader.final.values()).count("ACSP:") == 1
+    attrs = harness.admin_sqs.get_queue_attributes(QueueUrl=harness.res.dead_letter_queues["accept"],
+                                                   AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_validator_bug_refuses_the_message_ff01_and_records_it(harness: PipelineHarness,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even if validation itself failed, the sender gets an answer and the refusal is on record."""
+    from fasterpay.iso20022 import Pacs008Validator
+
+    def broken(self: Any, xml: bytes, **kwargs: Any) -> Any:
+        raise ArithmeticError("a bug")
+
+    monkeypatch.setattr(Pacs008Validator, "validate", broken)
+    [m] = _valid(1)
+    _run(harness, [m])
+    assert [r["reasons"] for r in harness.ctx.store.ingest_rejections()] == [["FF01"]]
+    assert list(harness.reader.final.values()) == ["RJCT:FF01"]
+    assert harness.runner.report.failed.get("accept", 0) == 0
+
+
 def test_a_duplicate_submission_is_du01_but_a_redelivery_is_not(harness: PipelineHarness) -> None:
     [m] = _valid(1)
     _run(harness, [m])

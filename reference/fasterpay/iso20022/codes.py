@@ -44,6 +44,8 @@ class ReasonCode(StrEnum):
     FF01 = "FF01"  #: file format incomplete or invalid: not XML, unsafe XML, wrong namespace, schema violation
     FF03 = "FF03"  #: payment type information missing or invalid (no known scheme)
     AC01 = "AC01"  #: account number invalid or missing (IBAN check digits, UK account number)
+    AC02 = "AC02"  #: debtor account number invalid for the scheme (an account the scheme does not reach)
+    AC03 = "AC03"  #: creditor account number invalid for the scheme (an account the scheme does not reach)
     RC01 = "RC01"  #: bank identifier (BIC) incorrect
     RC08 = "RC08"  #: clearing system member identifier (UK sort code) invalid or missing
     AM01 = "AM01"  #: amount is zero
@@ -75,6 +77,8 @@ REASON_DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.FF01: "File format incomplete or invalid",
     ReasonCode.FF03: "Payment type information is missing or invalid",
     ReasonCode.AC01: "Account number is invalid or missing",
+    ReasonCode.AC02: "Debtor account number invalid or missing",
+    ReasonCode.AC03: "Creditor account number invalid or missing",
     ReasonCode.RC01: "Bank identifier code specified in the message has an incorrect format",
     ReasonCode.RC08: "Clearing system member identifier is invalid or missing",
     ReasonCode.AM01: "Specified message amount is equal to zero",

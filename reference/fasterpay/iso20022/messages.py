@@ -45,6 +45,7 @@ from .model import (
 )
 from .structure import check_element
 from .xmlsafe import DEFAULT_MAX_MESSAGE_BYTES, parse_xml
+from .xsdtime import parse_xsd_date, parse_xsd_datetime
 
 __all__ = [
     "PACS002_NAMESPACE",
@@ -79,7 +80,8 @@ def _xml_datetime(value: datetime) -> XmlDateTime:
 
 
 def _datetime(value: XmlDateTime | None) -> datetime | None:
-    return None if value is None else value.to_datetime()
+    """The bound value as a datetime, read as XSD reads it (``24:00:00`` is the next day's midnight)."""
+    return None if value is None else parse_xsd_datetime(str(value))
 
 
 def _amount(value: Decimal) -> Decimal:
@@ -343,7 +345,7 @@ def group_header_from_binding(binding: p8.GroupHeader93) -> GroupHeader:
     """The model's :class:`~.model.GroupHeader` from a bound ``GrpHdr``."""
     return GroupHeader(
         msg_id=binding.msg_id,
-        created_at=binding.cre_dt_tm.to_datetime(),
+        created_at=parse_xsd_datetime(str(binding.cre_dt_tm)),
         settlement_method=binding.sttlm_inf.sttlm_mtd.value,
         instructing_agent=_agent_from(binding.instg_agt),
         instructed_agent=_agent_from(binding.instd_agt),
@@ -373,7 +375,7 @@ def credit_transfer_from_binding(
         instruction_id=binding.pmt_id.instr_id,
         transaction_id=binding.pmt_id.tx_id,
         uetr=binding.pmt_id.uetr,
-        settlement_date=settlement_date.to_date() if settlement_date else None,
+        settlement_date=parse_xsd_date(str(settlement_date)) if settlement_date else None,
         acceptance_time=_datetime(binding.accptnc_dt_tm),
         charge_bearer=binding.chrg_br.value,
         payment_type=_payment_type_from(payment_type),
@@ -460,7 +462,7 @@ def parse_pacs002(xml_bytes: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTE
                                             f"unsupported status code ({exc})")]) from None
     return Pacs002(
         msg_id=body.grp_hdr.msg_id,
-        created_at=body.grp_hdr.cre_dt_tm.to_datetime(),
+        created_at=parse_xsd_datetime(str(body.grp_hdr.cre_dt_tm)),
         original_msg_id=group.orgnl_msg_id,
         original_msg_name_id=group.orgnl_msg_nm_id,
         original_created_at=_datetime(group.orgnl_cre_dt_tm),

@@ -1,8 +1,9 @@
 """Scheme rules as data: which payments a scheme accepts, and the reason code when it does not.
 
 Each :class:`SchemeRules` says how a message names the scheme (its payment type), the currencies it
-settles, the per-transaction limit, the account identifiers it accepts, and the fields it requires on
-top of the schema. Change a limit with :func:`dataclasses.replace` or load rules from configuration with
+settles, the per-transaction limit, the account identifiers it accepts and where those accounts may be
+(UK Faster Payments: GB IBANs or UK sort code and account number; SEPA Instant: IBANs of SEPA-zone
+countries), and the fields it requires on top of the schema. Change a limit with :func:`dataclasses.replace` or load rules from configuration with
 :meth:`SchemeRules.from_mapping`; no validator code changes.
 
 Sources (checked late 2025):
@@ -121,6 +122,10 @@ class SchemeRules:
     limit_reason: ReasonCode = ReasonCode.AM02
     description: str = ""
     clearing: Clearing | None = None
+    #: Countries whose IBANs the scheme moves money between (empty: any); a UK account number is a GB account
+    iban_countries: frozenset[str] = frozenset()
+    #: Whether both IBANs must be in the SEPA zone (the country list schwifty keeps from the EPC's register)
+    iban_sepa_zone: bool = False
     #: What the payload generator draws for this scheme: its weight in the default mix and the account forms.
     generator: Mapping[str, Any] = field(default_factory=dict)
 
@@ -134,6 +139,7 @@ class SchemeRules:
         object.__setattr__(self, "currencies", frozenset(self.currencies))
         object.__setattr__(self, "account_kinds", frozenset(self.account_kinds))
         object.__setattr__(self, "required", tuple(self.required))
+        object.__setattr__(self, "iban_countries", frozenset(c.upper() for c in self.iban_countries))
 
     def identifies(self, payment_type: PaymentType | None) -> bool:
         """True when a transaction with this payment type belongs to the scheme."""
@@ -166,6 +172,8 @@ class SchemeRules:
             ),
             limit_reason=ReasonCode(data.get("limit_reason", "AM02")),
             description=str(data.get("description", "")),
+            iban_countries=frozenset(str(c) for c in data.get("iban_countries", ())),
+            iban_sepa_zone=bool(data.get("iban_sepa_zone", False)),
         )
 
 
@@ -192,6 +200,7 @@ UK_FPS = SchemeRules(
         rail="uk_fps", time_limit_seconds=15, timeout_reason=ReasonCode.AB06, settlement="deferred-net",
         bic_prefixes=("NWBK", "BARC", "LOYD", "HBUK"), sort_code_prefixes=("0", "1", "2", "3", "5", "6", "7", "8"),
         answer_ms=(900.0, 6_000.0)),
+    iban_countries=frozenset({"GB"}),
     generator={"weight": 0.6, "account_forms": {"uk_account": 0.5, "iban": 0.5}},
 )
 
@@ -213,6 +222,7 @@ SEPA_INST = SchemeRules(
     clearing=Clearing(
         rail="sepa_inst", time_limit_seconds=10, timeout_reason=ReasonCode.AB05, settlement="deferred-net",
         bic_countries=("DE", "NL", "IE", "AT", "FR", "BE", "ES", "IT"), answer_ms=(1_200.0, 7_000.0)),
+    iban_sepa_zone=True,
     generator={"weight": 0.4, "account_forms": {"iban": 1.0}},
 )
 

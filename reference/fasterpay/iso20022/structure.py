@@ -33,6 +33,7 @@ from xsdata.models.datatype import XmlDate, XmlDateTime, XmlTime
 
 from .codes import ReasonCode
 from .errors import Rejection
+from .xsdtime import parse_xsd_date, parse_xsd_datetime, parse_xsd_time
 
 __all__ = ["ATTRIBUTE_REASONS", "FACET_REASONS", "FIELD_REASONS", "MAX_PROBLEMS", "check_element"]
 
@@ -43,6 +44,7 @@ FIELD_REASONS: dict[str, ReasonCode] = {
     "IBAN": ReasonCode.AC01,
     "BICFI": ReasonCode.RC01,
     "IntrBkSttlmAmt": ReasonCode.AM12,
+    "IntrBkSttlmDt": ReasonCode.DT01,
 }
 #: Reason code for breaking one facet at an element, where it says more than :data:`FIELD_REASONS`.
 FACET_REASONS: dict[tuple[str, str], ReasonCode] = {("IntrBkSttlmAmt", "fraction_digits"): ReasonCode.CH20}
@@ -196,9 +198,9 @@ def _check_parsed(parse: Callable[[str], Any], label: str) -> Callable[[str, dic
 _SIMPLE_CHECKS: dict[Any, Callable[[str, dict[str, Any]], _Problem]] = {
     str: _check_string,
     Decimal: _check_decimal,
-    XmlDateTime: _check_parsed(XmlDateTime.from_string, "ISO date and time"),
-    XmlDate: _check_parsed(XmlDate.from_string, "ISO date"),
-    XmlTime: _check_parsed(XmlTime.from_string, "ISO time"),
+    XmlDateTime: _check_parsed(parse_xsd_datetime, "ISO date and time"),
+    XmlDate: _check_parsed(parse_xsd_date, "ISO date"),
+    XmlTime: _check_parsed(parse_xsd_time, "ISO time"),
     bool: lambda raw, facets: None if raw.strip() in _BOOLEAN else ("lexical", "is not true or false"),
 }
 

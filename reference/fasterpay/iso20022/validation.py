@@ -18,7 +18,9 @@ others (group status PART):
 3. fields the scheme requires (:class:`~.schemes.RequiredField`, e.g. RR02 debtor name)
 4. currency: ISO 4217 with minor units (AM11), settled by the scheme (AM03)
 5. amount: not zero (AM01), no more decimals than the currency has (CH20), within the scheme limit (AM02)
-6. identifiers: IBAN check digits and format, UK account number (AC01); BIC (RC01); sort code (RC08)
+6. identifiers: IBAN check digits and format, UK account number (AC01); the scheme's account rule (a GB
+   account for UK FPS, a SEPA-zone IBAN for SEPA Instant: AC02 debtor, AC03 creditor); BIC (RC01); sort
+   code (RC08)
 7. duplicate ``EndToEndId`` (DU04), recorded only for a transaction that passed everything else
 """
 
@@ -233,11 +235,25 @@ def _ns_path(path: str) -> str:
     return "/".join(f"p:{part}" for part in path.split("/"))
 
 
+_XSD_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_AMOUNT_DIGITS = 18  #: totalDigits of ActiveCurrencyAndAmount: anything longer is refused by the structure check
+
+
 def _raw_amount(element: Element) -> Decimal | None:
+    """The interbank settlement amount as written, if it is an ``xs:decimal`` of at most 18 digits.
+
+    Read before the transaction's own structure check (which rejects anything else), so it must not trust
+    the text: ``1e999999999`` is not an ``xs:decimal``, and summing it would overflow.
+    """
     text = element.findtext("p:IntrBkSttlmAmt", namespaces=_NS)
+    if text is None or not _XSD_DECIMAL.fullmatch(text.strip()):
+        return None
+    digits = sum(c.isdigit() for c in text.strip().lstrip("+-").lstrip("0"))
+    if digits > _AMOUNT_DIGITS + 5:  # generous: trailing zeros of the fraction do not count in XSD
+        return None
     try:
-        return Decimal(text.strip()) if text is not None else None
-    except InvalidOperation:
+        return Decimal(text.strip())
+    except InvalidOperation:  # pragma: no cover - the pattern allows only decimals
         return None
 
 
@@ -489,7 +505,9 @@ def _check_account(rules: SchemeRules, account: Account | None, agent: Agent, wh
         if "iban" not in rules.account_kinds:
             return [Rejection(ReasonCode.AC01, f"{where}/IBAN", f"{rules.name} does not take IBANs")]
         problem = _iban_problem(account.iban)
-        return [Rejection(ReasonCode.AC01, f"{where}/IBAN", f"{side} {problem}")] if problem else []
+        if problem:
+            return [Rejection(ReasonCode.AC01, f"{where}/IBAN", f"{side} {problem}")]
+        return _check_account_zone(rules, IBAN(account.iban), f"{where}/IBAN", side)
     if "uk_account" not in rules.account_kinds:
         return [Rejection(ReasonCode.AC01, f"{where}/Othr", f"{rules.name} requires an IBAN")]
     if not _UK_ACCOUNT.fullmatch(account.other_id or ""):
@@ -498,6 +516,24 @@ def _check_account(rules: SchemeRules, account: Account | None, agent: Agent, wh
         return [Rejection(ReasonCode.RC08, f"{where.rsplit('/', 2)[0]}/{side}Agt/FinInstnId/ClrSysMmbId",
                           f"a UK account number needs the {side} agent's sort code "
                           f"(ClrSysId/Cd {_UK_SORT_CODE_SYSTEM})")]
+    return []
+
+
+def _check_account_zone(rules: SchemeRules, iban: IBAN, where: str, side: str) -> list[Rejection]:
+    """The scheme's account rule: FPS moves money between UK accounts, SEPA Instant within the SEPA zone.
+
+    A breach is AC02 for the debtor's account and AC03 for the creditor's (the ISO codes for an account
+    number that is invalid for this payment); the message names the rule, not the account.
+    """
+    reason = ReasonCode.AC02 if side == "Dbtr" else ReasonCode.AC03
+    party = "debtor" if side == "Dbtr" else "creditor"
+    if rules.iban_countries and iban.country_code not in rules.iban_countries:
+        allowed = ", ".join(sorted(rules.iban_countries))
+        return [Rejection(reason, where, f"{rules.name} moves money between {allowed} accounts only; "
+                                         f"the {party} IBAN is from another country")]
+    if rules.iban_sepa_zone and not iban.in_sepa_zone:
+        return [Rejection(reason, where, f"{rules.name} moves money between SEPA-zone accounts only; "
+                                         f"the {party} IBAN's country is outside the SEPA zone")]
     return []
 
 
