@@ -129,7 +129,8 @@ def render_recorded_runs(records: Iterable[dict[str, object]]) -> str:
         assert isinstance(s, dict) and isinstance(machine, dict)
         workers = int(s.get("workers", 1))
         took = float(s["seconds"])
-        where = (f"`{r['command']}`", str(r["date"])[:10],
+        commit = str(r.get("commit") or "")[:7]
+        where = (f"`{r['command']}`", str(r["date"])[:10] + (f", commit `{commit}`" if commit else ""),
                  f"{machine['machine']}, {machine['cpu_count']} CPUs, {workers} process{'es' if workers > 1 else ''}",
                  f"{s['payments']:,}", f"{took:,.0f} s ({_duration(took)})" if took >= 3600 else f"{took:,.0f} s")
         if "floor_ratio_calls" in s:
