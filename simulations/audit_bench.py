@@ -59,7 +59,6 @@ class TrailStats:
     series: str
     entries: int
     batch_size: int
-    checkpoint_every: int
     wall_seconds: float
     calls: MeterSnapshot
     modelled_ms: tuple[float, ...] = field(repr=False)  # per append, what the appender waited
@@ -97,7 +96,6 @@ def benchmark_trail(
     series: str,
     entries: int,
     batch_size: int,
-    checkpoint_every: int,
     seed: int,
     latency: LatencyModel = DEFAULT_LATENCY_MODEL,
 ) -> TrailStats:
@@ -107,9 +105,9 @@ def benchmark_trail(
 
     Examples:
         >>> stats = benchmark_trail(s3, kms, res.bucket, res.signing_key_arn, series="batched",  # doctest: +SKIP
-        ...                         entries=10_000, batch_size=100, checkpoint_every=1_000, seed=7)
-        >>> stats.kms_signs_per_10k  # doctest: +SKIP
-        Decimal('10')
+        ...                         entries=10_000, batch_size=100, seed=7)
+        >>> stats.kms_signs_per_10k  # doctest: +SKIP (a checkpoint per flush: per batch of 100)
+        Decimal('100')
     """
     meter = ApiCallMeter()
     faults = FaultInjector(latency=latency, seed=seed)
@@ -118,7 +116,7 @@ def benchmark_trail(
         faults.attach(client)
     prefix = "bench/" + "".join(c if c.isalnum() else "-" for c in series.lower())[:40] + "/"
     trail = AuditTrail(store=S3AuditStore(s3, bucket, prefix=prefix), signer=KmsCheckpointSigner(kms, signing_key_arn),
-                       origin="bench/" + prefix.split("/")[1], batch_size=batch_size, checkpoint_every=checkpoint_every)
+                       origin="bench/" + prefix.split("/")[1], batch_size=batch_size)
     workload = synthetic_entries(entries, seed)
     before = meter.snapshot()
     modelled: list[float] = []
@@ -131,7 +129,7 @@ def benchmark_trail(
         trail.close()
     modelled[-1] += span.modelled_seconds * 1000
     wall = time.perf_counter() - start
-    return TrailStats(series, entries, batch_size, checkpoint_every, wall, meter.snapshot() - before, tuple(modelled))
+    return TrailStats(series, entries, batch_size, wall, meter.snapshot() - before, tuple(modelled))
 
 
 def tree_append_rate(entries: int, *, batched: bool) -> float:

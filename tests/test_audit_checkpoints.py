@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -122,3 +123,20 @@ def test_invalid_checkpoints_cannot_be_built(kwargs: dict) -> None:
     fields = {"origin": "bank-a/audit", "tree_size": 1, "root_hash": ROOT, "timestamp": AT, **kwargs}
     with pytest.raises(ValueError):
         Checkpoint(**fields)
+
+
+def test_a_note_has_one_spelling_so_no_changed_byte_is_harmless() -> None:
+    """The root's last base64 character carries 2 unused bits: a note that only changes them decodes to
+    the same checkpoint, and used to verify. A note must now be exactly what to_text writes."""
+    signer = LocalCheckpointSigner.generate()
+    text = sign_checkpoint(signer, Checkpoint("bank-a/audit", 42, ROOT, AT)).to_text()
+    lines = text.split("\n")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = lines[2][-2]
+    lines[2] = lines[2][:-2] + alphabet[alphabet.index(last) ^ 1] + "="
+    respelled = "\n".join(lines)
+    assert respelled != text and base64.b64decode(lines[2]) == ROOT
+    with pytest.raises(MalformedCheckpointError, match="canonical"):
+        SignedCheckpoint.from_text(respelled)
+    with pytest.raises(MalformedCheckpointError, match="canonical"):
+        SignedCheckpoint.from_text(text.replace(".123Z", ".123000Z"))  # the same time, spelled longer

@@ -101,20 +101,41 @@ def test_encoding_is_canonical_and_round_trips(subject: str, seq: int) -> None:
 
 
 # -- the trail --------------------------------------------------------------------------------------
-def test_batches_become_segments_and_checkpoints_follow_the_policy() -> None:
+def test_every_flush_is_signed_so_a_closed_log_has_no_unsigned_tail() -> None:
     store = InMemoryAuditStore()
-    trail = trail_of(store, batch_size=10, checkpoint_every=25)
+    trail = trail_of(store, batch_size=10)
     for i in range(57):
         trail.append(entry(i))
+        assert trail.latest_checkpoint is None or trail.latest_checkpoint.tree_size == trail.stored
     assert trail.size == 57 and trail.stored == 50
-    assert [c.tree_size for c in trail.checkpoints] == [30]
+    assert [c.tree_size for c in trail.checkpoints] == [10, 20, 30, 40, 50]
     trail.close()
-    assert [c.tree_size for c in trail.checkpoints] == [30, 57]
+    assert [c.tree_size for c in trail.checkpoints] == [10, 20, 30, 40, 50, 57]
     keys = sorted(store.objects())
-    assert keys[:2] == ["checkpoints/000000000030.note", "checkpoints/000000000057.note"]
-    assert keys[-1] == "segments/000000000050-000000000057.jsonl" and len(keys) == 2 + 6
+    assert keys[:6] == [f"checkpoints/{n:012d}.note" for n in (10, 20, 30, 40, 50, 57)]
+    assert keys[-1] == "segments/000000000050-000000000057.jsonl" and len(keys) == 6 + 6
     with pytest.raises(TrailClosedError):
         trail.append(entry(58))
+
+
+def test_a_checkpoint_that_could_not_be_stored_is_signed_by_the_next_flush() -> None:
+    class CheckpointsDown(InMemoryAuditStore):
+        down = True
+
+        def put_checkpoint(self, signed) -> None:
+            if self.down:
+                raise AuditStoreError("S3 unavailable")
+            super().put_checkpoint(signed)
+
+    store = CheckpointsDown()
+    trail = trail_of(store, batch_size=2)
+    trail.append(entry(0))
+    with pytest.raises(AuditStoreError):
+        trail.append(entry(1))  # the segment is stored, its checkpoint is not
+    assert trail.stored == 2 and trail.checkpoints == ()
+    store.down = False
+    assert trail.flush() == 0  # nothing left to write, but the stored entries get their signature
+    assert trail.latest_checkpoint.tree_size == 2 and "checkpoints/000000000002.note" in store.objects()
 
 
 def test_entries_link_to_their_predecessor() -> None:
@@ -130,7 +151,7 @@ def test_entries_link_to_their_predecessor() -> None:
 
 def test_inclusion_and_consistency_proofs_verify_against_signed_checkpoints() -> None:
     store = InMemoryAuditStore()
-    trail = trail_of(store, batch_size=5, checkpoint_every=20)
+    trail = trail_of(store, batch_size=5)
     logged = [trail.append(entry(i)) for i in range(50)]
     first = trail.checkpoints[0]
     last = trail.close()
@@ -150,7 +171,7 @@ def test_a_failed_write_keeps_entries_buffered_and_never_checkpoints_them() -> N
             super().put_segment(first, end, body)
 
     store = Flaky()
-    trail = trail_of(store, batch_size=2, checkpoint_every=2)
+    trail = trail_of(store, batch_size=2)
     trail.append(entry(0))
     with pytest.raises(AuditStoreError):
         trail.append(entry(1))
@@ -175,7 +196,7 @@ def test_invalid_entries_change_nothing() -> None:
     assert trail.size == 0 and trail.stored == 0
 
 
-@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"checkpoint_every": 0}, {"origin": "two words"}])
+@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"batch_size": True}, {"origin": "two words"}])
 def test_trail_settings_are_validated(kwargs: dict) -> None:
     settings_ = {"store": InMemoryAuditStore(), "signer": SIGNER, "origin": "bank-a/audit", **kwargs}
     with pytest.raises(ValueError):

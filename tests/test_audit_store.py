@@ -34,7 +34,7 @@ def resources(env: AwsEnvironment) -> AuditResources:
 def filled(env: AwsEnvironment, resources: AuditResources) -> S3AuditStore:
     store = S3AuditStore(env.client("s3"), resources.bucket)
     trail = AuditTrail(store=store, signer=KmsCheckpointSigner(env.client("kms"), resources.signing_key_arn),
-                       origin="bank-a/audit", batch_size=2, checkpoint_every=4)
+                       origin="bank-a/audit", batch_size=2)
     for i in range(7):
         trail.append(AuditEntry("payment.status", "svc-clearing", f"E2E-{i}", "ACSP", T0))
     trail.close()
@@ -85,7 +85,7 @@ def test_an_untouched_bucket_exports_and_verifies_offline(env: AwsEnvironment, r
                                                           filled: S3AuditStore, tmp_path: Path) -> None:
     pem = KmsCheckpointSigner(env.client("kms"), resources.signing_key_arn).public_key_pem()
     report = verify_export(filled.export(tmp_path / "export"), pem)
-    assert report.intact and report.entries == 7 and report.checkpoints == 2
+    assert report.intact and report.entries == 7 and report.checkpoints == 4  # flushes at 2, 4, 6 and close
     assert filled.version_findings() == []
 
 
@@ -99,7 +99,7 @@ def test_roles_can_append_and_read_but_never_delete_or_sign_as_auditor(env: AwsE
     with env.iam_enforced():
         trail = AuditTrail(store=S3AuditStore(w_s3, resources.bucket),
                            signer=KmsCheckpointSigner(w_kms, resources.signing_key_arn), origin="bank-a/audit",
-                           batch_size=2, checkpoint_every=2)
+                           batch_size=2)
         trail.append(AuditEntry("payment.status", "svc", "E2E-1", "ACSP", T0))
         trail.append(AuditEntry("payment.status", "svc", "E2E-2", "ACSC", T0))
         version = a_s3.head_object(Bucket=resources.bucket, Key=FIRST_SEGMENT)["VersionId"]

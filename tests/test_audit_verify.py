@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from fasterpay.audit import (
     AuditEntry,
+    AuditStoreError,
     AuditTrail,
     Checkpoint,
     ExportNotFoundError,
@@ -35,11 +36,12 @@ PEM = SIGNER.public_key_pem()
 OTHER_PEM = LocalCheckpointSigner.generate().public_key_pem()
 
 
-def build_log(n: int, *, batch: int = 3, every: int = 4) -> dict[str, bytes]:
+def build_log(n: int, *, batch: int = 3) -> dict[str, bytes]:
+    """A closed log of ``n`` entries, a segment and a checkpoint per ``batch`` entries (and one at close)."""
     ticks = iter(T0 + timedelta(seconds=i) for i in range(10_000_000))
     store = InMemoryAuditStore()
     trail = AuditTrail(store=store, signer=SIGNER, origin="bank-a/audit", batch_size=batch,
-                       checkpoint_every=every, clock=lambda: next(ticks))
+                       clock=lambda: next(ticks))
     for i in range(n):
         trail.append(AuditEntry("payment.status", "svc-clearing", f"E2E-{i:05d}", ("ACTC", "ACSP", "ACSC")[i % 3],
                                 T0 + timedelta(seconds=i), {"uetr": f"u-{i}"}))
@@ -162,7 +164,7 @@ def test_a_flipped_byte_anywhere_is_detected(tmp_path: Path) -> None:
 def test_tampering_of_larger_logs_is_detected_and_named(tmp_path: Path, n: int, op: str, data: st.DataObject) -> None:
     top = n if op == "insert" else n - 2 if op == "swap" else n - 1
     k = data.draw(st.integers(min_value=0, max_value=top))
-    report = verify(tamper(build_log(n, batch=17, every=50), op, k), tmp_path / "h")
+    report = verify(tamper(build_log(n, batch=17), op, k), tmp_path / "h")
     assert not report.intact and report.finding is not None and report.finding.entry == k
 
 
@@ -224,22 +226,36 @@ def test_a_checkpoint_of_another_log_is_reported(tmp_path: Path) -> None:
 def test_a_trusted_checkpoint_catches_truncation_with_deleted_checkpoints(tmp_path: Path) -> None:
     objects = build_log(12)
     trusted = SignedCheckpoint.from_text(objects[_note(objects, 12)])
-    cut = tamper(objects, "truncate", 6)  # at a segment boundary, and the later checkpoint deleted too
-    cut.pop(_note(cut, 12))
+    cut = tamper(objects, "truncate", 6)  # at a segment boundary, and the later checkpoints deleted too
+    for size in (9, 12):
+        cut.pop(_note(cut, size))
     assert verify(cut, tmp_path / "x").intact  # self-consistent: only an outside anchor can tell
     report = verify(cut, tmp_path / "y", trusted_checkpoint=trusted)
     assert not report.intact and report.finding.check == "trusted"
 
 
-def test_entries_after_the_last_checkpoint_are_not_called_intact(tmp_path: Path) -> None:
-    store = InMemoryAuditStore()
-    trail = AuditTrail(store=store, signer=SIGNER, origin="bank-a/audit", batch_size=1, checkpoint_every=5)
+def test_entries_after_the_last_checkpoint_are_unverifiable_never_intact(tmp_path: Path) -> None:
+    """A crash between a segment and its checkpoint leaves an unsigned tail: it is named, not vouched for."""
+
+    class CrashBeforeCheckpoint(InMemoryAuditStore):
+        def put_checkpoint(self, signed: SignedCheckpoint) -> None:
+            if signed.tree_size > 5:
+                raise AuditStoreError("the writer died before storing the checkpoint")
+            super().put_checkpoint(signed)
+
+    store = CrashBeforeCheckpoint()
+    trail = AuditTrail(store=store, signer=SIGNER, origin="bank-a/audit", batch_size=5)
     for i in range(7):
         trail.append(AuditEntry("payment.status", "svc", f"E2E-{i}", "ACSP", T0))
+    with pytest.raises(AuditStoreError):
+        trail.flush()  # entries 5 and 6 are stored; their checkpoint is not
     report = verify(store.objects(), tmp_path / "x")
-    assert not report.intact and report.finding.check == "unsigned" and report.finding.entry == 5
-    relaxed = verify(store.objects(), tmp_path / "y", allow_unsigned_tail=True)
-    assert relaxed.intact and relaxed.unsigned_entries == 2 and "not signed yet" in str(relaxed)
+    assert not report.intact and report.verdict == "unverifiable" and report.exit_status == 3
+    assert report.finding.check == "unsigned" and report.finding.entry == 5 and report.unsigned_entries == 2
+    assert report.tree_size == 5 and str(report).startswith("UNVERIFIABLE: entry 5: the last 2 entries, 5 to 6")
+    with pytest.warns(DeprecationWarning, match="no effect"):
+        relaxed = verify(store.objects(), tmp_path / "y", allow_unsigned_tail=True)
+    assert relaxed == report
 
 
 # -- bad input: a named error or finding, never a crash or a false "intact" -----------------------------

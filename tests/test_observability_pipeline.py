@@ -86,7 +86,7 @@ def _telemetry(stream: io.StringIO, documents: list[dict[str, Any]], trail: Audi
 
 def _trail(store: InMemoryAuditStore | None = None, signer: Any = None) -> AuditTrail:
     return AuditTrail(store=store or InMemoryAuditStore(), signer=signer or LocalCheckpointSigner.generate(),
-                      origin="bank-a/payments", batch_size=None, checkpoint_every=50)
+                      origin="bank-a/payments", batch_size=None)
 
 
 @pytest.fixture(scope="module")

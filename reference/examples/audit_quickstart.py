@@ -28,7 +28,6 @@ def open_trail(s3, kms, bucket: str, key_arn: str) -> AuditTrail:
         signer=KmsCheckpointSigner(kms, key_arn),  # (2)!
         origin="bank-a/payments-audit",
         batch_size=100,  # (3)!
-        checkpoint_every=1_000,
     )
 # --8<-- [end:setup]
 

@@ -45,7 +45,8 @@ from .merkle import (
 )
 from .store import AuditStore, AuditStoreError, InMemoryAuditStore, ObjectExistsError, S3AuditStore, write_export
 
-_FROM_VERIFY = ("ExportNotFoundError", "Finding", "VerificationReport", "verify_export")
+_FROM_VERIFY = ("ExportNotFoundError", "Finding", "VerificationReport", "Witness", "WitnessError",
+                "verify_export")
 
 
 def __getattr__(name: str) -> object:
@@ -62,8 +63,8 @@ __all__ = [
     "ConsistencyProofError", "EntryTooLargeError", "ExportNotFoundError", "Finding", "InMemoryAuditStore",
     "InclusionProofError", "InvalidEntryError", "KmsCheckpointSigner", "LocalCheckpointSigner", "LoggedEntry",
     "MalformedCheckpointError", "MerkleTree", "ObjectExistsError", "PersonalDataError", "ProofError",
-    "PublicKeyError", "S3AuditStore", "SignedCheckpoint", "TrailClosedError", "VerificationReport",
-    "WrongKeyError", "decode_entry", "encode_entry", "leaf_hash", "load_public_key", "node_hash",
+    "PublicKeyError", "S3AuditStore", "SignedCheckpoint", "TrailClosedError", "VerificationReport", "Witness",
+    "WitnessError", "WrongKeyError", "decode_entry", "encode_entry", "leaf_hash", "load_public_key", "node_hash",
     "sign_checkpoint", "verify_checkpoint", "verify_consistency", "verify_export", "verify_inclusion",
     "write_export",
 ]

@@ -160,7 +160,17 @@ class SignedCheckpoint:
 
     @classmethod
     def from_text(cls, text: str | bytes) -> SignedCheckpoint:
-        """Parse a stored note; raises :class:`MalformedCheckpointError` saying what is wrong."""
+        """Parse a stored note; raises :class:`MalformedCheckpointError` saying what is wrong.
+
+        The text must be exactly what :meth:`to_text` writes, so one checkpoint has one spelling and any
+        changed byte is either a different checkpoint (whose signature fails) or a refused note.
+
+        Examples:
+            >>> SignedCheckpoint.from_text("bank-a/audit\\n1\\n")
+            Traceback (most recent call last):
+            ...
+            fasterpay.audit.checkpoints.MalformedCheckpointError: expected 4 body lines (origin, size, root, time), ...
+        """
         if isinstance(text, bytes):
             if len(text) > _MAX_NOTE:
                 raise MalformedCheckpointError(f"{len(text)} bytes: a checkpoint note is under {_MAX_NOTE}")
@@ -202,7 +212,11 @@ class SignedCheckpoint:
             checkpoint = Checkpoint(origin, int(size), root_hash, at)
         except ValueError as exc:
             raise MalformedCheckpointError(str(exc)) from None
-        return cls(checkpoint, blob[:4], blob[4:])
+        signed = cls(checkpoint, blob[:4], blob[4:])
+        if signed.to_text() != text:  # e.g. base64 with stray padding bits, or a time without milliseconds
+            raise MalformedCheckpointError(
+                "not in canonical form: the note differs from the one its content gives (time or base64 spelling)")
+        return signed
 
 
 class CheckpointSigner(Protocol):

@@ -39,7 +39,7 @@ GENESIS_PREV = "0" * 64
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#=+-]{0,199}")
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_-]*)+")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_REFS = 12
 _FIELDS = ("seq", "prev", "at", "kind", "actor", "subject", "outcome", "refs")
@@ -164,15 +164,17 @@ def decode_entry(line: bytes, *, max_bytes: int = MAX_ENTRY_BYTES) -> dict[str, 
         raise EntryTooLargeError(f"{len(line)} bytes, more than the {max_bytes} an entry may have")
     try:
         data = json.loads(line.decode("ascii"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, huge numbers
         raise InvalidEntryError(f"not canonical ASCII JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict) or sorted(data) != sorted(_FIELDS):
         raise InvalidEntryError(f"fields must be exactly {', '.join(_FIELDS)}")
+    if not isinstance(data["at"], str) or not _TIME.fullmatch(data["at"]):
+        raise InvalidEntryError("at must look like 2026-11-28T09:30:00.000Z")
+    try:  # the shape is checked above; this refuses a day, month or hour that does not exist
+        at = datetime.fromisoformat(data["at"])
+    except ValueError:
+        raise InvalidEntryError(f"at {data['at']!r} has the right shape but is not a real date and time") from None
     try:
-        at = datetime.strptime(data["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) \
-            if isinstance(data["at"], str) and _TIME.fullmatch(data["at"]) else None
-        if at is None:
-            raise InvalidEntryError("at must look like 2026-11-28T09:30:00.000Z")
         entry = AuditEntry(data["kind"], data["actor"], data["subject"], data["outcome"], at, data["refs"])
         canonical = encode_entry(entry, data["seq"], data["prev"], max_bytes=max_bytes)
     except (TypeError, AttributeError) as exc:

@@ -1,11 +1,12 @@
 """The append-only audit trail: entries into an RFC 6962 tree, segments to storage, signed checkpoints.
 
 ``append`` encodes an entry (with its position and the hash of the entry before it), adds its leaf to
-the tree and buffers it. ``flush`` writes the buffered entries as one segment. A checkpoint is signed
-after a flush once ``checkpoint_every`` entries have been written since the last one, or on
-:meth:`AuditTrail.checkpoint` and :meth:`AuditTrail.close`. A checkpoint only ever covers entries that
-are already stored, so a crash can lose buffered entries but never leaves a checkpoint pointing at
-entries that do not exist.
+the tree and buffers it. ``flush`` writes the buffered entries as one segment, then signs and stores a
+checkpoint of everything stored: every flush signs, and so does :meth:`AuditTrail.close`, so a log
+has no unsigned tail except after a crash between the two writes (which the verifier reports as
+unverifiable, never as intact). A checkpoint only ever covers entries that are already stored, so a
+crash can lose buffered entries but never leaves a checkpoint pointing at entries that do not exist.
+Each flush costs one ``kms:Sign`` and two S3 PUTs: ``batch_size`` is the cost lever.
 
 The trail keeps the tree (32 bytes per entry per level, about 64 bytes per entry), not the entries,
 so it can prove inclusion and consistency for any earlier size. One writer per log origin: two
@@ -47,19 +48,22 @@ class AuditTrail:
     """An append-only, tamper-evident log over an :class:`~fasterpay.audit.store.AuditStore`.
 
     ``batch_size`` entries make one segment (1 = a write per entry, durable before ``append`` returns;
-    ``None`` = only on :meth:`flush`). A checkpoint is signed after a flush once ``checkpoint_every``
-    entries are stored without one.
+    ``None`` = only on :meth:`flush`). Every flush signs a checkpoint of what is stored: a trail that
+    signed only every so many entries would leave an unsigned tail that anyone could rewrite or cut
+    unnoticed. A checkpoint costs one signature and one PUT, so batch the entries to batch the signatures.
 
     Examples:
         >>> from fasterpay.audit import InMemoryAuditStore, LocalCheckpointSigner
         >>> trail = AuditTrail(store=InMemoryAuditStore(), signer=LocalCheckpointSigner.generate(),
-        ...                    origin="bank-a/payments", batch_size=2, checkpoint_every=2)
+        ...                    origin="bank-a/payments", batch_size=2)
         >>> entry = AuditEntry("payment.status", "svc-clearing", "E2E-1", "ACSP",
         ...                    datetime(2026, 11, 28, tzinfo=UTC))
-        >>> trail.append(entry).seq, trail.append(entry).seq
-        (0, 1)
-        >>> trail.latest_checkpoint.tree_size
+        >>> [trail.append(entry).seq for _ in range(3)]
+        [0, 1, 2]
+        >>> trail.latest_checkpoint.tree_size  # the flush at 2 entries signed; the third is buffered
         2
+        >>> trail.close().tree_size
+        3
     """
 
     def __init__(
@@ -69,20 +73,16 @@ class AuditTrail:
         signer: CheckpointSigner,
         origin: str,
         batch_size: int | None = 100,
-        checkpoint_every: int = 1000,
         clock: Callable[[], datetime] = _utc_now,
         max_entry_bytes: int = MAX_ENTRY_BYTES,
     ) -> None:
         if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
             raise ValueError("batch_size must be None or a whole number >= 1")
-        if isinstance(checkpoint_every, bool) or checkpoint_every < 1:
-            raise ValueError("checkpoint_every must be a whole number >= 1")
         Checkpoint(origin, 0, bytes(32), clock())  # validates the origin early
         self.store = store
         self.signer = signer
         self.origin = origin
         self.batch_size = batch_size
-        self.checkpoint_every = checkpoint_every
         self.max_entry_bytes = max_entry_bytes
         self._clock = clock
         self._lock = threading.RLock()
@@ -110,26 +110,30 @@ class AuditTrail:
             return LoggedEntry(seq, leaf)
 
     def flush(self) -> int:
-        """Write buffered entries as one segment (and sign a checkpoint if one is due); returns how many.
+        """Write buffered entries as one segment, then sign a checkpoint of them; returns how many were written.
 
         If the write fails, the entries stay buffered and :class:`~fasterpay.audit.store.AuditStoreError`
-        propagates: retry ``flush`` or fail the operations that produced them.
+        propagates: retry ``flush`` or fail the operations that produced them. If signing or storing the
+        checkpoint fails, the entries are stored but not yet signed and the error propagates; the next
+        ``flush`` (even with nothing buffered) signs them.
         """
         with self._lock:
-            if not self._pending:
-                return 0
-            first, end = self._stored, self._stored + len(self._pending)
-            self.store.put_segment(first, end, b"".join(line + b"\n" for line in self._pending))
-            written = len(self._pending)
-            self._pending.clear()
-            self._stored = end
-            since = self._stored - (self._checkpoints[-1].tree_size if self._checkpoints else 0)
-            if since >= self.checkpoint_every:
+            written = 0
+            if self._pending:
+                first, end = self._stored, self._stored + len(self._pending)
+                self.store.put_segment(first, end, b"".join(line + b"\n" for line in self._pending))
+                written = len(self._pending)
+                self._pending.clear()
+                self._stored = end
+            if self._stored > self._signed_size():
                 self._sign()
             return written
 
     def checkpoint(self) -> SignedCheckpoint:
-        """Flush, then sign and store a checkpoint of everything stored (unless the latest covers it)."""
+        """Flush (which signs what it stored) and return the checkpoint of everything stored.
+
+        An empty trail gets a checkpoint of size 0, so even "nothing was logged" is signed.
+        """
         with self._lock:
             self.flush()
             latest = self.latest_checkpoint
@@ -143,6 +147,9 @@ class AuditTrail:
             signed = self.checkpoint()
             self._closed = True
             return signed
+
+    def _signed_size(self) -> int:
+        return self._checkpoints[-1].tree_size if self._checkpoints else 0
 
     def _sign(self) -> SignedCheckpoint:
         checkpoint = Checkpoint(self.origin, self._stored, self._tree.root(self._stored), self._clock())
