@@ -16,7 +16,8 @@ from fasterpay.pricing import PRICES_EU_WEST_2, PRICES_US_EAST_1, cost_breakdown
 
 from .pipeline_bench import FloorResult, RunSummary
 
-__all__ = ["SLO_AUTHORISE_MS", "SLO_INGEST_TO_ACSP_MS", "bench_figures", "bench_report", "costs", "summary_json"]
+__all__ = ["SLO_AUTHORISE_MS", "SLO_INGEST_TO_ACSP_MS", "bench_figures", "bench_report", "costs", "screening_figures",
+           "summary_json"]
 
 #: Targets of the modelled latency (p99, ms), without the scheme's own answer time.
 SLO_INGEST_TO_ACSP_MS = 150
@@ -157,3 +158,27 @@ def bench_figures(summary: RunSummary, floor: FloorResult, *, chaos: RunSummary 
                       places=0),
         ]
     return out
+
+
+_METHOD_LABELS = {"exact_before": "exact (before)", "normalised_exact": "skeleton, exact",
+                  "normalised_fuzzy": "skeleton + fuzzy"}
+
+
+def screening_figures(evaluation: Any) -> list[Figure]:
+    """The screening evaluation's figures (``simulations.screening_eval.evaluate_screening``): the share of
+    listed-name variants each method misses, the share of control names it hits, and its CPU time per name."""
+    out: list[Figure] = []
+    for method, label in _METHOD_LABELS.items():
+        out += [
+            Figure.of("screening_false_negative_rate", "Sanctions screening: listed-name variants missed",
+                      100 * evaluation.false_negative_rate[method], "%", "counted", evaluation.variants, places=2,
+                      series=label),
+            Figure.of("screening_false_positive_rate", "Sanctions screening: control names hit",
+                      100 * evaluation.false_positive_rate[method], "%", "counted", evaluation.controls, places=2,
+                      series=label),
+            Figure.of("screening_us_per_name", "Sanctions screening: CPU time per name",
+                      evaluation.microseconds_per_name[method], "µs", "measured",
+                      evaluation.variants + evaluation.controls, places=1, series=label),
+        ]
+    return out
+

@@ -21,7 +21,16 @@ from .model import (
 from .reconcile import ReconciliationReport, effective_status, reconcile
 from .routing import Rail, Route, RoutingRules, default_routing_rules
 from .runner import DeadLetter, LocalRunner, RunnerReport, dead_letters, redrive, sqs_event
-from .screening import FraudRules, SanctionsScreen, load_sanctions_list, screening_form
+from .screening import (
+    FraudRules,
+    NameMatch,
+    NameMatcher,
+    SanctionsScreen,
+    ScreeningConfigurationError,
+    load_sanctions_list,
+    screening_form,
+    screening_key,
+)
 from .settlement import (
     Entry,
     Position,
@@ -51,13 +60,13 @@ from .store import FINAL_STATUSES, HoldOutcome, PaymentStore, StoredPayment, Tra
 
 __all__ = [
     "FINAL_STATUSES", "HANDLERS", "LOGICAL_STEPS", "STEP_NAMES", "Answer", "Clients", "ConfigurationError",
-    "DeadLetter", "Entry", "FanOut", "FraudRules", "HoldOutcome", "LocalRunner", "NoTelemetry", "Payment", "PaymentStore",
+    "DeadLetter", "Entry", "FanOut", "FraudRules", "HoldOutcome", "LocalRunner", "NameMatch", "NameMatcher", "NoTelemetry", "Payment", "PaymentStore",
     "PipelineConfig", "PipelineContext", "PipelineError", "PoisonMessageError", "Position", "Rail",
     "ReconciliationReport", "ReplayResult", "Route", "RoutingRules", "RunnerReport", "SanctionsScreen",
-    "SchemeAnswer", "SchemeGateway", "SettlementBook", "SettlementReport", "SimulatedCrash", "StoredPayment",
+    "SchemeAnswer", "SchemeGateway", "ScreeningConfigurationError", "SettlementBook", "SettlementReport", "SimulatedCrash", "StoredPayment",
     "Telemetry", "TransitionConflictError", "accept_handler", "bootstrap", "clear_handler", "close_cycle",
     "customer_account", "cycle_clock", "dead_letters", "default_routing_rules", "effective_status",
     "inflight_account", "load_sanctions_list", "make_handlers", "net_positions", "reconcile", "redrive",
-    "replay_cycle", "screening_form", "settled_account", "settlement_transfer_id", "sqs_event", "submission_body",
+    "replay_cycle", "screening_form", "screening_key", "settled_account", "settlement_transfer_id", "sqs_event", "submission_body",
     "thread_pool", "to_minor_units",
 ]

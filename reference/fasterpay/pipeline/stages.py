@@ -4,7 +4,7 @@
 handler        steps (in this order, per SQS batch of up to 10 messages)  durable work per payment
 =============  =========================================================  ==========================
 ``accept``     **ingest** (parse, validate, tokenise; records stored with the holds),  one TransactWriteItems
-               **authorise** (sanctions and fraud rules on tokens),       (ACCP + hold + duplicate
+               **authorise** (sanctions, look-alike names, fraud rules),  (ACCP + hold + duplicate
                **route** (the rail), then the hold                        guards), or one PutItem (RJCT)
 ``clear``      **clear** (the scheme, within its time limit),             one UpdateItem (ACSP), or one
                **settle** (book the batch into its settlement cycle)      TransactWriteItems (release)
@@ -304,15 +304,11 @@ def _ingest(batch: _Batch) -> list[_Candidate]:
             continue
         try:
             report = validator.validate(xml)
-        except Exception as exc:  # noqa: BLE001 - a validator bug must not send a payment to the DLQ
+        except Exception:  # noqa: BLE001 - a validator bug must not send a payment to the DLQ: refused FF01
             report = None
-            reason_text = f"FF01 ({type(exc).__name__})"
-        if report is None:
-            batch.answer(record, Answer(submission_id, "", "", "", "RJCT", reason_text[:4]))
-            continue
-        msg_id = report.msg_id or ""
+        msg_id = (report.msg_id or "") if report is not None else ""
         first = True
-        for outcome in report.transactions or ():
+        for outcome in report.transactions if report is not None else ():
             tx = outcome.transaction
             if not outcome.accepted or tx is None:
                 reason = str(outcome.reason or "FF01")
@@ -328,8 +324,8 @@ def _ingest(batch: _Batch) -> list[_Candidate]:
             candidates.append(_Candidate(record, submission_id, msg_id, outcome.index, first, tx,
                                          outcome.scheme or "", uetr))
             first = False
-        if not report.transactions:  # the whole message was refused (group level)
-            reason = str(report.reason_codes[0]) if report.reason_codes else "FF01"
+        if report is None or not report.transactions:  # the whole message was refused (group level)
+            reason = str(report.reason_codes[0]) if report is not None and report.reason_codes else "FF01"
             try:
                 ctx.store.record_ingest_rejection(submission_id, 0, [reason], end_to_end_id=None, at=now)
             except Exception as exc:  # noqa: BLE001 - retried by redelivery
@@ -374,12 +370,13 @@ def _agent_id(agent: Any) -> str:
 
 
 def _authorise_and_route(batch: _Batch, candidates: list[_Candidate]) -> None:
-    """Sanctions and fraud on tokens, then the rail: decided in memory, written with the hold."""
+    """Sanctions (tokens, then clear-name skeletons and a fuzzy score) and fraud, then the rail: decided in
+    memory, written with the hold."""
     ctx = batch.ctx
     for c in candidates:
         payment = c.payment
         assert payment is not None
-        if ctx.screen.hit(payment):
+        if ctx.screen.hit(payment, names=(c.tx.debtor.name, c.tx.creditor.name)):  # clear names: in the boundary
             c.decision = "RR04"  # regulatory reason: sanctions list hit
         elif ctx.fraud.check(payment) is not None:
             c.decision = ctx.fraud.reason
