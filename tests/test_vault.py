@@ -267,7 +267,9 @@ def test_detokenize_without_a_grant_is_denied_and_audited(
     with pytest.raises(DetokenizeDeniedError):
         vault.detokenize(token, tenant="bank-a", caller=caller)
     (record,) = audit.records
-    assert (record.result, record.principal, record.reference) == (AuditResult.DENIED_POLICY, caller.principal, token)
+    assert (record.result, record.claimed_principal, record.reference) == (AuditResult.DENIED_POLICY, caller.principal,
+                                                                           token)
+    assert record.principal == "arn:aws:sts::123456789012:user/moto"  # who the vault's clients are, not the claim
     assert (meter.snapshot() - before).count("kms") == 0  # denied before any key is touched
 
 
@@ -381,10 +383,11 @@ def test_erased_value_cannot_be_decrypted_even_with_kms_decrypt(
         CiphertextBlob=item["encrypted_data_key"]["B"],
         EncryptionContext={"purpose": "fasterpay-vault", "tenant": "bank-a", "data_class": "iban"},
     )["Plaintext"]  # an administrator with kms:Decrypt still gets the data key...
+    text = {name: item[name]["S"] for name in ("tenant", "data_class", "subject", "alg", "kms_key_id", "created_at")}
     for guess in (b"", b"\x00" * 32):  # ...but without the destroyed subject secret no key opens the value
         key = Vault._value_key(data_key, guess, "bank-a", "cust-1")
         with pytest.raises(InvalidTag):
-            AESGCM(key).decrypt(item["nonce"]["B"], item["ciphertext"]["B"], Vault._aad("bank-a", DataClass.IBAN, token, "cust-1"))
+            AESGCM(key).decrypt(item["nonce"]["B"], item["ciphertext"]["B"], Vault._aad(token, text))
 
 
 def test_only_erasers_may_erase_and_erasure_is_idempotent(vault: Vault, audit: InMemoryAuditLog) -> None:

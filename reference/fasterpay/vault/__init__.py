@@ -22,6 +22,7 @@ from .core import (
     EncryptionContextError,
     ErasureReceipt,
     InvalidReferenceError,
+    RecordFormatError,
     SubjectErasedError,
     TamperedCiphertextError,
     UnknownTokenError,
@@ -37,6 +38,6 @@ __all__ = [
     "AuditResult", "AuditWriteError", "BatchIncompleteError", "Caller", "DataClass", "DataKey", "DataKeyCache",
     "DataKeyCachePolicy", "DetokenizeDeniedError", "DetokenizeGrant", "DynamoDbAuditLog",
     "EncryptionContextError", "ErasureReceipt", "InMemoryAuditLog", "InvalidReferenceError", "InvalidValueError",
-    "SubjectErasedError", "TamperedCiphertextError", "TokenKeyCache", "UnknownDataClassError",
+    "RecordFormatError", "SubjectErasedError", "TamperedCiphertextError", "TokenKeyCache", "UnknownDataClassError",
     "UnknownTokenError", "Vault", "VaultAccessDeniedError", "VaultError", "VaultPolicy", "normalise",
 ]

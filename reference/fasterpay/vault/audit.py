@@ -1,6 +1,8 @@
-"""Append-only audit records of every detokenize and erasure, allowed or not.
+"""Append-only audit records of every detokenize and erasure attempt, allowed or not.
 
-On DynamoDB each record is written with ``attribute_not_exists`` so an existing record is never
+Every attempt gets one record, malformed ones included. ``principal`` is the identity the vault's AWS
+clients authenticate as (STS ``GetCallerIdentity``); the principal the caller states about itself is kept
+beside it, as ``claimed_principal``, and is never taken for the identity. On DynamoDB each record is written with ``attribute_not_exists`` so an existing record is never
 overwritten, and the roles that write records have ``dynamodb:PutItem`` only (no Update, no Delete).
 Records hold tokens and references, never a value in clear.
 """
@@ -30,6 +32,8 @@ class AuditWriteError(RuntimeError):
 
 
 class AuditResult(str, Enum):
+    """What happened to one attempt."""
+
     ALLOWED = "allowed"
     DENIED_POLICY = "denied-policy"
     DENIED_IAM = "denied-iam"
@@ -38,6 +42,9 @@ class AuditResult(str, Enum):
     SUBJECT_ERASED = "subject-erased"
     TAMPERED = "tampered"
     ERASED = "erased"
+    INVALID_REQUEST = "invalid-request"  # a malformed token, tenant or subject: refused before any AWS call
+    UNSUPPORTED_FORMAT = "unsupported-format"  # a record of an older format, which this vault does not read
+    FAILED = "failed"  # an unexpected error (throttling, an outage); the error is raised to the caller
 
 
 #: Results that count as unauthorised attempts on the KPI page.
@@ -46,7 +53,13 @@ UNAUTHORISED_RESULTS = frozenset({AuditResult.DENIED_POLICY, AuditResult.DENIED_
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """Who did what to which token, why, and what happened."""
+    """Who did what to which token, why, and what happened.
+
+    ``principal`` is the authenticated AWS identity (an ARN); ``claimed_principal`` and ``purpose`` are
+    what the caller stated. A malformed token, tenant or subject is never copied into a record (it may be
+    a value in clear): ``reference`` is then ``invalid-token`` or ``invalid-subject``, ``tenant`` is
+    ``invalid-tenant``, and ``reason`` gives only its type and length.
+    """
 
     event_id: str
     at: datetime
@@ -57,6 +70,7 @@ class AuditRecord:
     reference: str  # a token, or "subject:<id>" for an erasure
     result: AuditResult
     reason: str = ""
+    claimed_principal: str = ""
 
     def as_item(self) -> dict[str, Any]:
         data = asdict(self)

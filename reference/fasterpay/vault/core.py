@@ -9,26 +9,39 @@ Key hierarchy (see the article for the reasoning):
   (``kms:GenerateMac`` of a fixed, versioned label) and cached the same way;
 * a random 256-bit secret per data subject, in one vault record that erasure destroys;
 * the value key ``HKDF-SHA256(data key, salt=subject secret)``; the value is sealed with AES-256-GCM,
-  whose associated data binds it to its tenant, data class, token and subject.
+  whose associated data binds it to its token and to every text field of its record (tenant, data class,
+  subject, algorithm, KMS key id, creation time);
+* a record binding, ``HMAC-SHA256`` under a key derived from the data key alone, over those fields, the
+  nonce, the ciphertext and the encrypted data key: detokenize checks it before reading the subject's
+  secret, so an edited record is told apart from an erased subject.
+
+Record format v2 (:data:`ALGORITHM`). Records of format v1, which bound only tenant, data class, token and
+subject, are refused with :class:`RecordFormatError`; before release there is no migration.
 
 The tokenizer never needs ``kms:Decrypt``; detokenize needs it; erasing the subject secret makes every
-value of that subject unrecoverable, even to a holder of ``kms:Decrypt``.
+value of that subject unrecoverable, even to a holder of ``kms:Decrypt``. Every detokenize and erase
+attempt is audited once, under the identity the vault's clients authenticate as.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
 import secrets
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
+import boto3
 from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -47,6 +60,7 @@ __all__ = [
     "EncryptionContextError",
     "ErasureReceipt",
     "InvalidReferenceError",
+    "RecordFormatError",
     "SubjectErasedError",
     "TamperedCiphertextError",
     "UnknownTokenError",
@@ -55,7 +69,13 @@ __all__ = [
     "VaultError",
 ]
 
-ALGORITHM = "AES-256-GCM/HKDF-SHA256/v1"
+#: The record format this vault writes and reads; a record naming another is refused.
+ALGORITHM = "AES-256-GCM/HKDF-SHA256/v2"
+_FORMAT_VERSION = 2
+_LEGACY_ALGORITHMS = frozenset({"AES-256-GCM/HKDF-SHA256/v1"})
+_BOUND_TEXT = ("tenant", "data_class", "subject", "alg", "kms_key_id", "created_at")  # in the AAD and the binding
+_BOUND_BYTES = ("nonce", "ciphertext", "encrypted_data_key")  # in the binding
+_BINDING_INFO = b"fasterpay-vault/record-binding/v2"
 _PURPOSE = "fasterpay-vault"
 _REF_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _TOKEN_RE = re.compile(r"(tok|dtk)_(pan|iban|account_number|name)_([a-z2-7]{32})")
@@ -66,7 +86,13 @@ _BATCH_ATTEMPTS = 6  # per batch call, the first included; back-off 50 ms doubli
 
 
 class VaultError(Exception):
-    """Base class of the vault's errors."""
+    """Base class of the vault's errors.
+
+    ``audit_error`` is set when the attempt was refused but its audit record could not be written: the
+    refusal is raised all the same (never a value), and a note says it was not audited.
+    """
+
+    audit_error: AuditWriteError | None = None
 
 
 class InvalidReferenceError(VaultError, ValueError):
@@ -90,7 +116,14 @@ class EncryptionContextError(VaultError):
 
 
 class TamperedCiphertextError(VaultError):
-    """The ciphertext, or the token, tenant or subject it is bound to, was changed: AES-GCM rejected it."""
+    """A field of the token's record, or its subject's record, was changed or removed; nothing was decrypted.
+
+    Restore the record from a backup and find who could write the vault table.
+    """
+
+
+class RecordFormatError(VaultError):
+    """The record was written in format v1, which this vault no longer reads; re-tokenise the value from its source."""
 
 
 class SubjectErasedError(VaultError):
@@ -113,10 +146,23 @@ class ErasureReceipt:
     audit_event_id: str
 
 
+def _is_ref(value: object) -> bool:
+    return isinstance(value, str) and _REF_RE.fullmatch(value) is not None
+
+
+def _ref_error(kind: str, value: object) -> InvalidReferenceError:
+    return InvalidReferenceError(f"{kind} must be 1-64 characters from [A-Za-z0-9._:-], got {value!r}")
+
+
 def _ref(kind: str, value: str) -> str:
-    if not isinstance(value, str) or not _REF_RE.fullmatch(value):
-        raise InvalidReferenceError(f"{kind} must be 1-64 characters from [A-Za-z0-9._:-], got {value!r}")
+    if not _is_ref(value):
+        raise _ref_error(kind, value)
     return value
+
+
+def _shape(value: object) -> str:
+    """What an invalid input looked like, without its content (it may be a value in clear)."""
+    return f"str of {len(value)} characters" if isinstance(value, str) else type(value).__name__
 
 
 def _b32(raw: bytes) -> str:
@@ -127,11 +173,43 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _aws_reason(exc: ClientError) -> str:
+    """``"<operation>: <error code>"``, e.g. ``"Decrypt: AccessDeniedException"``."""
+    return f"{exc.operation_name}: {_code(exc)}"
+
+
+def _sts_beside(client: Any) -> Any:
+    """An STS client that signs with ``client``'s credentials, in its region (at its endpoint, unless AWS's).
+
+    botocore has no public accessor for a client's credentials; pass ``sts=`` to :class:`Vault` instead
+    when the clients go through a VPC endpoint or a proxy.
+    """
+    credentials = client._get_credentials()  # botocore's accessor, private: hence the sts= parameter
+    if credentials is None:
+        raise VaultError("the vault's KMS client has no credentials to ask STS who it is")
+    frozen = credentials.get_frozen_credentials()
+    endpoint = client.meta.endpoint_url
+    on_aws = (urlsplit(endpoint).hostname or "").endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
+    return boto3.client("sts", region_name=client.meta.region_name, endpoint_url=None if on_aws else endpoint,
+                        aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
+                        aws_session_token=frozen.token)
+
+
+class _Refusal(Exception):
+    """Inside the vault only: an attempt was refused; what to audit, and the error to raise once audited."""
+
+    def __init__(self, result: AuditResult, reason: str, error: VaultError, cause: BaseException | None = None):
+        super().__init__(reason)
+        self.result, self.reason, self.error, self.cause = result, reason, error, cause
+
+
 class Vault:
     """Tokenise and detokenize sensitive values with KMS envelope encryption and DynamoDB storage.
 
     Each process builds a ``Vault`` from the clients of its own role: a tokenizer's clients cannot
     decrypt, so its ``detokenize`` fails with :class:`VaultAccessDeniedError` even if the code is called.
+    Audit records name that role: ``sts`` (a client with the same credentials; by default one is made
+    from ``kms``'s) is asked ``GetCallerIdentity`` once, at the first audited attempt.
 
     Examples:
         >>> vault = Vault(kms=kms, dynamodb=ddb, table_name="fasterpay-vault", key_id=key_arn,
@@ -157,8 +235,12 @@ class Vault:
         token_key_cache: DataKeyCachePolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        sts: Any | None = None,
     ) -> None:
         self._kms = kms
+        self._sts = sts
+        self._identity: str | None = None
+        self._identity_lock = threading.Lock()
         self._ddb = dynamodb
         self.table_name = table_name
         self.mac_key_id = mac_key_id
@@ -366,62 +448,79 @@ class Vault:
 
     # -- detokenize -------------------------------------------------------------------------------
     def detokenize(self, token: str, *, tenant: str, caller: Caller) -> str:
-        """Return the value behind ``token`` to an authorised ``caller``; every attempt is audited.
+        """Return the value behind ``token`` to an authorised ``caller``; every attempt is audited once.
 
         The tenant is the caller's, not the record's: a token of another tenant fails in KMS
-        (:class:`EncryptionContextError`) even if the policy would allow it.
+        (:class:`EncryptionContextError`) even if the policy would allow it. Then the record's binding is
+        checked (every stored field), then the subject's secret is read, then AES-GCM opens the value.
+        If a refusal cannot be audited, the refusal is still raised, with ``audit_error`` set.
+
+        Examples:
+            >>> vault.detokenize(token, tenant="bank-a", caller=Caller("scheme-gateway", "scheme-submission"))
+            ...     # doctest: +SKIP
+            'GB82WEST12345698765432'
 
         Raises:
-            DetokenizeDeniedError, VaultAccessDeniedError, UnknownTokenError, SubjectErasedError,
-            EncryptionContextError, TamperedCiphertextError, AuditWriteError.
+            InvalidReferenceError, UnknownTokenError: a malformed tenant or token (audited ``invalid-request``).
+            DetokenizeDeniedError, VaultAccessDeniedError, UnknownTokenError, EncryptionContextError,
+            TamperedCiphertextError, RecordFormatError, SubjectErasedError: refused, and audited as such.
+            AuditWriteError: the value was readable but could not be audited, so it is not returned.
         """
-        _ref("tenant", tenant)
+        reference = token if isinstance(token, str) and _TOKEN_RE.fullmatch(token) else "invalid-token"
+        audited_tenant = tenant if _is_ref(tenant) else "invalid-tenant"
+        try:
+            clear = self._open(token, tenant, caller)
+        except _Refusal as refusal:
+            self._refuse("detokenize", caller, audited_tenant, reference, refusal)
+        except Exception as exc:
+            self._audit_failure("detokenize", caller, audited_tenant, reference, exc)
+            raise
+        self._audit("detokenize", caller, audited_tenant, reference, AuditResult.ALLOWED)  # fails closed
+        return clear
+
+    def _open(self, token: str, tenant: str, caller: Caller) -> str:
+        """The value behind ``token``, or :class:`_Refusal`; audits nothing (:meth:`detokenize` does)."""
+        if not _is_ref(tenant):
+            raise _Refusal(AuditResult.INVALID_REQUEST,
+                           f"tenant is not 1-64 characters from [A-Za-z0-9._:-]: {_shape(tenant)}",
+                           _ref_error("tenant", tenant))
         match = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
         if match is None:
-            raise UnknownTokenError(f"{token!r} is not a vault token")
+            raise _Refusal(AuditResult.INVALID_REQUEST, f"not a vault token: {_shape(token)}",
+                           UnknownTokenError(f"not a vault token: {_shape(token)}; check the token"))
         cls = DataClass(match.group(2))
-
-        def audit(result: AuditResult, reason: str = "") -> str:
-            return self._audit("detokenize", caller, tenant, token, result, reason)
-
         if not self.policy.may_detokenize(caller, cls):
-            audit(AuditResult.DENIED_POLICY, f"no grant for {cls.value} / {caller.purpose}")
-            raise DetokenizeDeniedError(f"{caller.principal} may not detokenize {cls.value} for {caller.purpose!r}")
+            raise _Refusal(AuditResult.DENIED_POLICY, f"no grant for {cls.value} / {caller.purpose}",
+                           DetokenizeDeniedError(f"{caller.principal} may not detokenize {cls.value} "
+                                                 f"for {caller.purpose!r}"))
         try:
             item = self._ddb.get_item(
                 TableName=self.table_name, Key={"pk": {"S": f"TOKEN#{token}"}}, ConsistentRead=True
             ).get("Item")
             if item is None:
-                audit(AuditResult.UNKNOWN_TOKEN)
-                raise UnknownTokenError(f"the vault holds no value for {token}")
-            subject = item["subject"]["S"]
+                raise _Refusal(AuditResult.UNKNOWN_TOKEN, "", UnknownTokenError(f"the vault holds no value for {token}"))
+            text, blobs = self._stored_fields(token, item)
             try:  # KMS first: it checks the caller's tenant before anything else of the record is used
-                data_key = self.data_keys.for_decryption(item["encrypted_data_key"]["B"], self._kms_context(tenant, cls))
+                data_key = self.data_keys.for_decryption(blobs["encrypted_data_key"], self._kms_context(tenant, cls))
             except ClientError as exc:
                 if _code(exc) == "InvalidCiphertextException":
-                    audit(AuditResult.CONTEXT_MISMATCH, "KMS refused the encryption context")
-                    raise EncryptionContextError(f"{token} was not encrypted for tenant {tenant}") from exc
+                    raise _Refusal(AuditResult.CONTEXT_MISMATCH, _aws_reason(exc),
+                                   EncryptionContextError(f"{token} was not encrypted for tenant {tenant}"), exc) from None
                 raise
-            secret = self._subject_secret(tenant, subject, refuse_erased=False)
-            if secret is None:
-                audit(AuditResult.SUBJECT_ERASED, f"subject {subject} erased")
-                raise SubjectErasedError(f"subject {subject} of tenant {tenant} was erased")
+            self._check_binding(token, item, text, blobs, data_key, tenant, cls)
+            subject = text["subject"]
+            secret = self._secret_to_read(tenant, subject, token)
             try:
                 clear = AESGCM(self._value_key(data_key, secret, tenant, subject)).decrypt(
-                    item["nonce"]["B"], item["ciphertext"]["B"], self._aad(tenant, cls, token, subject)
-                )
+                    blobs["nonce"], blobs["ciphertext"], self._aad(token, text))
             except InvalidTag as exc:
-                audit(AuditResult.TAMPERED, "AES-GCM authentication failed")
-                raise TamperedCiphertextError(f"{token}: ciphertext or its binding was altered") from exc
+                raise _Refusal(AuditResult.TAMPERED, "AES-GCM authentication failed",
+                               TamperedCiphertextError(f"{token}: its subject's secret was altered"), exc) from None
         except ClientError as exc:
             if _code(exc) in _ACCESS_DENIED:
-                try:
-                    audit(AuditResult.DENIED_IAM, _code(exc))
-                except AuditWriteError:
-                    pass  # the role may not even write audit records; CloudTrail still has the denial
-                raise VaultAccessDeniedError(f"detokenize refused by IAM: {exc}") from exc
+                raise _Refusal(AuditResult.DENIED_IAM, _aws_reason(exc),
+                               VaultAccessDeniedError(f"detokenize refused by IAM: {exc}"), exc) from None
             raise
-        audit(AuditResult.ALLOWED)  # fails closed: no audit record, no value
         return clear.decode("utf-8")
 
     # -- erase ------------------------------------------------------------------------------------
@@ -429,14 +528,36 @@ class Vault:
         """Crypto-shred a data subject: destroy their secret, so none of their values can be decrypted.
 
         Ciphertexts stay wherever they were copied (backups, streams, logs) and become useless. Tokenising
-        for an erased subject is refused afterwards. Idempotent: erasing twice is not an error.
+        for an erased subject is refused afterwards. Idempotent: erasing twice is not an error. Every
+        attempt is audited, as :meth:`detokenize`'s are; if the erasure's own record cannot be written,
+        the subject is erased all the same and :class:`AuditWriteError` is raised.
+
+        Examples:
+            >>> vault.erase_subject(tenant="bank-a", subject="cust-1", caller=Caller("dpo", "gdpr-art-17"))
+            ...     # doctest: +SKIP
+            ErasureReceipt(tenant='bank-a', subject='cust-1', ...)
         """
-        _ref("tenant", tenant)
-        _ref("subject", subject)
-        reference = f"subject:{subject}"
+        audited_tenant = tenant if _is_ref(tenant) else "invalid-tenant"
+        reference = f"subject:{subject}" if _is_ref(subject) else "invalid-subject"
+        try:
+            now = self._shred(tenant, subject, caller)
+        except _Refusal as refusal:
+            self._refuse("erase", caller, audited_tenant, reference, refusal)
+        except Exception as exc:
+            self._audit_failure("erase", caller, audited_tenant, reference, exc)
+            raise
+        event_id = self._audit("erase", caller, tenant, reference, AuditResult.ERASED)
+        return ErasureReceipt(tenant, subject, now, event_id)
+
+    def _shred(self, tenant: str, subject: str, caller: Caller) -> datetime:
+        for kind, value in (("tenant", tenant), ("subject", subject)):
+            if not _is_ref(value):
+                raise _Refusal(AuditResult.INVALID_REQUEST,
+                               f"{kind} is not 1-64 characters from [A-Za-z0-9._:-]: {_shape(value)}",
+                               _ref_error(kind, value))
         if not self.policy.may_erase(caller):
-            self._audit("erase", caller, tenant, reference, AuditResult.DENIED_POLICY, "not an eraser")
-            raise DetokenizeDeniedError(f"{caller.principal} may not erase data subjects")
+            raise _Refusal(AuditResult.DENIED_POLICY, "not an eraser",
+                           DetokenizeDeniedError(f"{caller.principal} may not erase data subjects"))
         now = self._clock()
         try:
             self._ddb.update_item(
@@ -448,10 +569,60 @@ class Vault:
             )
         except ClientError as exc:
             if _code(exc) in _ACCESS_DENIED:
-                raise VaultAccessDeniedError(f"erase refused by IAM: {exc}") from exc
+                raise _Refusal(AuditResult.DENIED_IAM, _aws_reason(exc),
+                               VaultAccessDeniedError(f"erase refused by IAM: {exc}"), exc) from None
             raise
-        event_id = self._audit("erase", caller, tenant, reference, AuditResult.ERASED)
-        return ErasureReceipt(tenant, subject, now, event_id)
+        return now
+
+    # -- identity and audit -----------------------------------------------------------------------
+    def caller_identity(self) -> str:
+        """The ARN this vault's AWS clients authenticate as: STS ``GetCallerIdentity``, asked once per vault.
+
+        Audit records name it as the principal. STS answers every authenticated caller, whatever its
+        policies say, and the call is free.
+
+        Examples:
+            >>> vault.caller_identity()  # doctest: +SKIP
+            'arn:aws:sts::123456789012:assumed-role/fasterpay-detokenizer/fasterpay-detokenizer'
+
+        Raises:
+            AuditWriteError: STS could not be asked, so no attempt can be audited under a known identity.
+        """
+        with self._identity_lock:
+            if self._identity is None:
+                try:
+                    sts = self._sts if self._sts is not None else _sts_beside(self._kms)
+                    self._identity = str(sts.get_caller_identity()["Arn"])
+                except Exception as exc:  # any failure: nothing is audited under a guessed name
+                    raise AuditWriteError(f"could not establish the vault's AWS identity: {exc}") from exc
+            return self._identity
+
+    def _audit(
+        self, action: str, caller: Caller, tenant: str, reference: str, result: AuditResult, reason: str = ""
+    ) -> str:
+        event_id = str(uuid.uuid4())
+        self.audit.append(
+            AuditRecord(event_id, self._clock(), action, self.caller_identity(), caller.purpose, tenant, reference,
+                        result, reason, claimed_principal=caller.principal)
+        )
+        return event_id
+
+    def _refuse(self, action: str, caller: Caller, tenant: str, reference: str, refusal: _Refusal) -> NoReturn:
+        """Audit ``refusal`` and raise its error; if the record cannot be written, raise it still, marked so."""
+        try:
+            self._audit(action, caller, tenant, reference, refusal.result, refusal.reason)
+        except AuditWriteError as exc:
+            refusal.error.audit_error = exc
+            refusal.error.add_note(f"not audited: {exc}")
+        raise refusal.error from refusal.cause
+
+    def _audit_failure(self, action: str, caller: Caller, tenant: str, reference: str, exc: Exception) -> None:
+        """Audit an unexpected error as ``failed``; the caller re-raises ``exc`` either way."""
+        reason = _aws_reason(exc) if isinstance(exc, ClientError) else type(exc).__name__
+        try:
+            self._audit(action, caller, tenant, reference, AuditResult.FAILED, reason)
+        except AuditWriteError as audit_exc:
+            exc.add_note(f"not audited: {audit_exc}")
 
     # -- internals --------------------------------------------------------------------------------
     @staticmethod
@@ -459,9 +630,65 @@ class Vault:
         return {"purpose": _PURPOSE, "tenant": tenant, "data_class": cls.value}
 
     @staticmethod
-    def _aad(tenant: str, cls: DataClass, token: str, subject: str) -> bytes:
-        binding = {"v": 1, "tenant": tenant, "data_class": cls.value, "token": token, "subject": subject}
-        return json.dumps(binding, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    def _aad(token: str, text: Mapping[str, str]) -> bytes:
+        """AES-GCM associated data: the format version, the token and every text field of its record."""
+        bound = {"v": _FORMAT_VERSION, "token": token, **{name: text[name] for name in _BOUND_TEXT}}
+        return json.dumps(bound, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def _binding(cls, data_key: bytes, token: str, text: Mapping[str, str], blobs: Mapping[str, bytes]) -> bytes:
+        """HMAC-SHA256 of every stored field (length-prefixed), keyed from the data key alone: checkable
+        before the subject's secret is read, and after the subject is erased."""
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_BINDING_INFO).derive(data_key)
+        mac = hmac.new(key, digestmod=hashlib.sha256)
+        for part in (cls._aad(token, text), *(blobs[name] for name in _BOUND_BYTES)):
+            mac.update(len(part).to_bytes(4, "big"))
+            mac.update(part)
+        return mac.digest()
+
+    @staticmethod
+    def _stored_fields(token: str, item: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, bytes]]:
+        """The bound text and binary fields of a token's record; a missing or mistyped one is tampering."""
+        fields: dict[str, Any] = {}
+        for name, kind in [*((n, "S") for n in _BOUND_TEXT), *((n, "B") for n in _BOUND_BYTES)]:
+            value = item.get(name, {}).get(kind) if isinstance(item.get(name), dict) else None
+            if value is None:
+                raise _Refusal(AuditResult.TAMPERED, f"missing {name}",
+                               TamperedCiphertextError(f"{token}: its record is missing {name}"))
+            fields[name] = value if kind == "S" else bytes(value)
+        return ({n: fields[n] for n in _BOUND_TEXT}, {n: fields[n] for n in _BOUND_BYTES})
+
+    def _check_binding(self, token: str, item: Mapping[str, Any], text: Mapping[str, str],
+                       blobs: Mapping[str, bytes], data_key: bytes, tenant: str, cls: DataClass) -> None:
+        """Refuse a record of an old format, or one whose stored fields are not those it was sealed with."""
+        stored = item.get("binding", {}).get("B") if isinstance(item.get("binding"), dict) else None
+        if stored is None:
+            if text["alg"] in _LEGACY_ALGORITHMS:
+                raise _Refusal(AuditResult.UNSUPPORTED_FORMAT, f"record format {text['alg']}", RecordFormatError(
+                    f"{token} is a record of format v1 ({text['alg']}), which this vault does not read: "
+                    "re-tokenise the value from its source (before release there is no migration)"))
+            raise _Refusal(AuditResult.TAMPERED, "missing binding",
+                           TamperedCiphertextError(f"{token}: its record is missing binding"))
+        expected = self._binding(data_key, token, text, blobs)
+        if not (hmac.compare_digest(expected, bytes(stored)) and text["tenant"] == tenant
+                and text["data_class"] == cls.value):
+            raise _Refusal(AuditResult.TAMPERED, "record binding failed",
+                           TamperedCiphertextError(f"{token}: a stored field of its record was altered"))
+
+    def _secret_to_read(self, tenant: str, subject: str, token: str) -> bytes:
+        """The secret of a record's (authenticated) subject, or the refusal: erased, or its record tampered."""
+        key = {"pk": {"S": f"SUBJECT#{tenant}#{subject}"}}
+        item = self._ddb.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        if item is None:  # every record's subject was created before it; erasure keeps the subject's record
+            raise _Refusal(AuditResult.TAMPERED, "subject record missing",
+                           TamperedCiphertextError(f"{token}: the record of subject {subject} was deleted"))
+        if item.get("status", {}).get("S") == "erased":
+            raise _Refusal(AuditResult.SUBJECT_ERASED, f"subject {subject} erased",
+                           SubjectErasedError(f"subject {subject} of tenant {tenant} was erased"))
+        if "B" not in item.get("secret", {}):
+            raise _Refusal(AuditResult.TAMPERED, "subject secret missing",
+                           TamperedCiphertextError(f"{token}: subject {subject} has no secret but is not erased"))
+        return bytes(item["secret"]["B"])
 
     @staticmethod
     def _value_key(data_key: bytes, secret: bytes, tenant: str, subject: str) -> bytes:
@@ -494,22 +721,20 @@ class Vault:
 
     def _sealed_record(self, token: str, canonical: str, cls: DataClass, tenant: str, subject: str,
                        data_key: DataKey, secret: bytes) -> dict[str, Any]:
-        """The vault item of ``token``: ``canonical`` sealed with AES-256-GCM under the value key."""
+        """The vault item of ``token`` (format v2): ``canonical`` sealed with AES-256-GCM under the value key,
+        every text field in the associated data, and the record binding over every field."""
+        text = {"tenant": tenant, "data_class": cls.value, "subject": subject, "alg": ALGORITHM,
+                "kms_key_id": data_key.key_id, "created_at": self._clock().isoformat()}
         nonce = os.urandom(12)
         sealed = AESGCM(self._value_key(data_key.plaintext, secret, tenant, subject)).encrypt(
-            nonce, canonical.encode("utf-8"), self._aad(tenant, cls, token, subject)
+            nonce, canonical.encode("utf-8"), self._aad(token, text)
         )
+        blobs = {"nonce": nonce, "ciphertext": sealed, "encrypted_data_key": data_key.encrypted}
         return {
             "pk": {"S": f"TOKEN#{token}"},
-            "tenant": {"S": tenant},
-            "data_class": {"S": cls.value},
-            "subject": {"S": subject},
-            "ciphertext": {"B": sealed},
-            "nonce": {"B": nonce},
-            "encrypted_data_key": {"B": data_key.encrypted},
-            "kms_key_id": {"S": data_key.key_id},
-            "alg": {"S": ALGORITHM},
-            "created_at": {"S": self._clock().isoformat()},
+            **{name: {"S": value} for name, value in text.items()},
+            **{name: {"B": value} for name, value in blobs.items()},
+            "binding": {"B": self._binding(data_key.plaintext, token, text, blobs)},
         }
 
     @staticmethod
@@ -595,12 +820,3 @@ class Vault:
             raise VaultError(f"could not read or create the secret of subject {subject}")
         return theirs
 
-    def _audit(
-        self, action: str, caller: Caller, tenant: str, reference: str, result: AuditResult, reason: str = ""
-    ) -> str:
-        event_id = str(uuid.uuid4())
-        self.audit.append(
-            AuditRecord(event_id, self._clock(), action, caller.principal, caller.purpose, tenant, reference,
-                        result, reason)
-        )
-        return event_id

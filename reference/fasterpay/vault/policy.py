@@ -12,7 +12,11 @@ __all__ = ["Caller", "DetokenizeGrant", "VaultPolicy"]
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated principal (on AWS: the IAM role session) and its stated purpose."""
+    """The principal a caller states and its purpose: what grants are matched on.
+
+    Neither is authenticated by the vault. Audit records name the identity the vault's AWS clients
+    authenticate as, and keep ``principal`` beside it as the claim.
+    """
 
     principal: str
     purpose: str

@@ -87,7 +87,8 @@ def vault_as_role(
     """Build a :class:`Vault` whose clients carry ``role_arn``'s credentials (``None``: the environment's own).
 
     ``cache`` bounds data keys and, unless ``token_key_cache`` is given, derived token keys too.
-    ``instrument`` is called with each client (for example ``meter.attach``), so API calls can be counted.
+    ``instrument`` is called with each client (for example ``meter.attach``), so API calls can be counted;
+    the STS client makes one ``GetCallerIdentity`` call per vault, at its first audited attempt.
     On moto, assume the roles before ``env.iam_enforced()`` starts; the clients keep the credentials.
     """
     credentials = None
@@ -95,9 +96,10 @@ def vault_as_role(
         credentials = assume_role(env.client("sts"), role_arn, role_arn.rsplit("/", 1)[-1])
     kms = env.client("kms", credentials=credentials)
     dynamodb = env.client("dynamodb", credentials=credentials)
+    sts = env.client("sts", credentials=credentials)  # who the audit records name: this role's session
     if instrument is not None:
-        instrument(kms)
-        instrument(dynamodb)
+        for client in (kms, dynamodb, sts):
+            instrument(client)
     return Vault(
         kms=kms,
         dynamodb=dynamodb,
@@ -108,4 +110,5 @@ def vault_as_role(
         policy=policy,
         cache=cache,
         token_key_cache=token_key_cache,
+        sts=sts,
     )
