@@ -45,9 +45,10 @@ the response.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -113,21 +114,23 @@ class MeterSnapshot:
         for name in ("calls", "attempts", "errors", "write_units_by_table", "read_units_by_table"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
+    def _combine(self, other: MeterSnapshot, op: Callable[[Any, Any], Any]) -> MeterSnapshot:
+        """Field by field ``op`` (add or subtract) of two snapshots; counters drop what falls to zero."""
+        return MeterSnapshot(
+            calls=op(Counter(self.calls), Counter(other.calls)),
+            attempts=op(Counter(self.attempts), Counter(other.attempts)),
+            errors=op(Counter(self.errors), Counter(other.errors)),
+            write_units=op(self.write_units, other.write_units),
+            read_units=op(self.read_units, other.read_units),
+            sqs_requests=op(self.sqs_requests, other.sqs_requests),
+            write_units_by_table=op(Counter(self.write_units_by_table), Counter(other.write_units_by_table)),
+            read_units_by_table=op(Counter(self.read_units_by_table), Counter(other.read_units_by_table)),
+        )
+
     def __sub__(self, other: MeterSnapshot) -> MeterSnapshot:
         if not isinstance(other, MeterSnapshot):
             return NotImplemented
-        return MeterSnapshot(
-            calls=Counter(self.calls) - Counter(other.calls),
-            attempts=Counter(self.attempts) - Counter(other.attempts),
-            errors=Counter(self.errors) - Counter(other.errors),
-            write_units=self.write_units - other.write_units,
-            read_units=self.read_units - other.read_units,
-            sqs_requests=self.sqs_requests - other.sqs_requests,
-            write_units_by_table=Counter(self.write_units_by_table)
-            - Counter(other.write_units_by_table),
-            read_units_by_table=Counter(self.read_units_by_table)
-            - Counter(other.read_units_by_table),
-        )
+        return self._combine(other, operator.sub)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Picklable (the read-only views are not), so a snapshot can come back from another process."""
@@ -139,16 +142,7 @@ class MeterSnapshot:
         """Two meters' counts together (for example, the parts of a run split across processes)."""
         if not isinstance(other, MeterSnapshot):
             return NotImplemented
-        return MeterSnapshot(
-            calls=Counter(self.calls) + Counter(other.calls),
-            attempts=Counter(self.attempts) + Counter(other.attempts),
-            errors=Counter(self.errors) + Counter(other.errors),
-            write_units=self.write_units + other.write_units,
-            read_units=self.read_units + other.read_units,
-            sqs_requests=self.sqs_requests + other.sqs_requests,
-            write_units_by_table=Counter(self.write_units_by_table) + Counter(other.write_units_by_table),
-            read_units_by_table=Counter(self.read_units_by_table) + Counter(other.read_units_by_table),
-        )
+        return self._combine(other, operator.add)
 
     def count(
         self, service: str | None = None, operation: str | None = None, region: str | None = None
@@ -568,27 +562,6 @@ class ApiCallMeter:
                 write_units_by_table=dict(self._write_units),
                 read_units_by_table=dict(self._read_units),
             )
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        """Picklable (the read-only views are not), so a snapshot can come back from another process."""
-        return (MeterSnapshot, (dict(self.calls), dict(self.attempts), dict(self.errors), self.write_units,
-                                self.read_units, self.sqs_requests, dict(self.write_units_by_table),
-                                dict(self.read_units_by_table)))
-
-    def __add__(self, other: MeterSnapshot) -> MeterSnapshot:
-        """Two meters' counts together (for example, the parts of a run split across processes)."""
-        if not isinstance(other, MeterSnapshot):
-            return NotImplemented
-        return MeterSnapshot(
-            calls=Counter(self.calls) + Counter(other.calls),
-            attempts=Counter(self.attempts) + Counter(other.attempts),
-            errors=Counter(self.errors) + Counter(other.errors),
-            write_units=self.write_units + other.write_units,
-            read_units=self.read_units + other.read_units,
-            sqs_requests=self.sqs_requests + other.sqs_requests,
-            write_units_by_table=Counter(self.write_units_by_table) + Counter(other.write_units_by_table),
-            read_units_by_table=Counter(self.read_units_by_table) + Counter(other.read_units_by_table),
-        )
 
     def count(
         self, service: str | None = None, operation: str | None = None, region: str | None = None
