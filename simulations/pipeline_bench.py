@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fasterpay.aws import AwsEnvironment, Backend
 from fasterpay.faults import DEFAULT_LATENCY_MODEL, FaultInjector, FaultPlan, FaultRates, LatencyDistribution
@@ -75,6 +76,7 @@ from fasterpay.pipeline import (
 )
 from fasterpay.pipeline.screening import screening_form
 from fasterpay.pipeline.stack import PipelineResources, deploy_pipeline
+from fasterpay.vault import BatchIncompleteError
 from fasterpay.vault.stack import VaultResources, deploy_vault
 from simulations import moto_speedups
 from simulations.generator import GeneratedMessage, GeneratorSettings, generate_messages
@@ -303,6 +305,27 @@ class RunSummary:
 
 
 # -- the harness ----------------------------------------------------------------------------------------
+SET_UP_ATTEMPTS = 10
+
+
+def _set_up(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an idempotent set-up step of the bench, retrying the faults the plan injects into it.
+
+    The bench's own set-up (the bank's onboarding) shares the faulted vault with the pipeline, so a
+    KMS or DynamoDB fault can land in it, for instance on the token key's ``GenerateMac`` when a key
+    period rolls over. The pipeline's handlers retry by SQS redelivery; set-up has no queue, so it
+    retries here. Only idempotent calls go through this: deriving a deterministic token, and
+    tokenising deterministically (a record already written is found, not written twice).
+    """
+    for attempt in range(1, SET_UP_ATTEMPTS + 1):
+        try:
+            return call(*args, **kwargs)
+        except (ClientError, BotoCoreError, BatchIncompleteError):
+            if attempt == SET_UP_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 class PipelineHarness:
     """Stacks, clients, one pipeline context, and a fresh table set on demand."""
 
@@ -462,7 +485,7 @@ class PipelineHarness:
                 sides.append((tx.creditor_account, tx.creditor, False))
             for account, party, fund in sides:
                 value, cls = (account.iban, "iban") if account.iban else (account.other_id, "account_number")
-                token = vault.deterministic_token(str(value), cls, tenant=TENANT)
+                token = _set_up(vault.deterministic_token, str(value), cls, tenant=TENANT)
                 subject = f"cust:{token}"
                 requests += [(str(value), cls, subject), (screening_form(party.name), "name", subject)]
                 account_id = customer_account(token)
@@ -497,7 +520,7 @@ class PipelineHarness:
         saved = vault._ddb  # noqa: SLF001 - onboarding is the bank's own, unmetered
         vault._ddb = self.admin_vault_ddb  # noqa: SLF001
         try:
-            vault.tokenize_batch(requests, tenant=TENANT, deterministic=True)
+            _set_up(vault.tokenize_batch, requests, tenant=TENANT, deterministic=True)
         finally:
             vault._ddb = saved  # noqa: SLF001
 

@@ -29,6 +29,7 @@ from fasterpay.pipeline import (
     submission_body,
 )
 from fasterpay.pipeline.stack import deploy_pipeline
+from fasterpay.faults import FaultPlan, FaultRates
 from simulations.generator import INVALID_CASES, GeneratedMessage, GeneratorSettings, generate_messages
 from simulations.pipeline_bench import CRASH_POINTS, PipelineHarness, RunSettings, run_pipeline, submission_id
 
@@ -595,3 +596,28 @@ def test_an_end_to_end_copy_that_arrives_first_is_paid_and_the_original_refused_
     assert (totals.lost, totals.doubled, totals.reordered) == ([], [], 1)
     paid = [p for p in harness.ctx.store.payments() if p.end_to_end_id == e2e]
     assert [p.submission_id for p in paid] == [submission_id(copy)]
+
+
+def test_the_benchs_onboarding_survives_kms_faults_at_a_token_key_rollover(env: Any) -> None:
+    """The 100k run once stopped in set-up: a KMS fault on the token key's GenerateMac, with no retry.
+
+    Set-up retries its idempotent vault calls; the pipeline's own calls still fail and are redelivered.
+    """
+    h = PipelineHarness(env, RunSettings(payments=10, seed=11, gateway_timeout_rate=0.0), name_prefix="k")
+    h.open_house_accounts()
+    messages = _valid(3)
+    h.ctx.vault.token_keys.clear()  # the bootstrap warmed the token keys: onboard as at a period's rollover
+    h.injector.plan = FaultPlan(services=frozenset(), per_service={"kms": FaultRates(server_error_rate=0.6)})
+    before = len(h.injector.calls)
+    h.onboard(messages, random.Random(1))
+    macs = [c for c in h.injector.calls[before:] if c.operation == "GenerateMac"]
+    assert any(c.fault for c in macs), "no KMS fault hit the onboarding: the test proves nothing"
+    assert macs[-1].fault is None
+    for m in messages:  # every debtor was opened and funded, under the token the pipeline will derive
+        tx = parse_pacs008(m.xml).transactions[0]
+        value = tx.debtor_account.iban or tx.debtor_account.other_id
+        cls = "iban" if tx.debtor_account.iban else "account_number"
+        token = h.ctx.vault.deterministic_token(str(value), cls, tenant="bank-a")
+        item = h.admin_ddb.get_item(TableName=h.ledger_tables.ledger,
+                                    Key={"pk": {"S": f"BAL#{customer_account(token)}#0"}}).get("Item")
+        assert item is not None and int(item["balance"]["N"]) > 0
