@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ __all__ = [
     "PersonalDataScan",
     "ScanReport",
     "default_files",
+    "personal_values_of_run",
     "registry_for_run",
     "run_and_scan",
     "scan_capture",
@@ -200,20 +201,18 @@ class PersonalDataScan:
         return ScanReport(dict(self.items), dict(self.values), dict(self.refused), tuple(self.examples))
 
 
-def registry_for_run(settings: Any) -> PersonalValueRegistry:
-    """The names, address lines and domestic account numbers (no IBAN pattern) a run's payments carry, registered.
-
-    The run's traffic is regenerated from its seed, set by set, exactly as the bench submits it.
+def personal_values_of_run(settings: Any) -> Iterator[tuple[str, str]]:
+    """``(value, kind)``: the names, address lines and domestic account numbers (no IBAN pattern) a run's
+    payments carry. The run's traffic is regenerated from its seed, set by set, exactly as the bench submits it.
 
     Examples:
         >>> from simulations.pipeline_bench import RunSettings
-        >>> registry_for_run(RunSettings(payments=5, seed=7)).find("paid Ada Lovelace") in ("name", None)
-        True
+        >>> sorted({kind for _, kind in personal_values_of_run(RunSettings(payments=5, seed=7))})
+        ['account number', 'name']
     """
     from fasterpay.iso20022 import parse_pacs008
     from simulations.pipeline_bench import _messages  # the bench's own traffic, not a copy of its formula
 
-    registry = PersonalValueRegistry()
     for first in range(0, settings.payments, settings.set_size):
         for message in _messages(settings, first, min(settings.set_size, settings.payments - first)):
             try:
@@ -223,11 +222,24 @@ def registry_for_run(settings: Any) -> PersonalValueRegistry:
             for tx in parsed.transactions:
                 for party in (tx.debtor, tx.creditor):
                     if party.name:
-                        registry.register(party.name)
-                    registry.register_many(party.address_lines, kind="address")
+                        yield party.name, "name"
+                    yield from ((line, "address") for line in party.address_lines)
                 for account in (tx.debtor_account, tx.creditor_account):
                     if account is not None and account.other_id:
-                        registry.register(str(account.other_id), kind="account number")
+                        yield str(account.other_id), "account number"
+
+
+def registry_for_run(settings: Any) -> PersonalValueRegistry:
+    """A registry of :func:`personal_values_of_run`: independent of what the pipeline itself registered.
+
+    Examples:
+        >>> from simulations.pipeline_bench import RunSettings
+        >>> registry_for_run(RunSettings(payments=5, seed=7)).find("paid Ada Lovelace") in ("name", None)
+        True
+    """
+    registry = PersonalValueRegistry()
+    for value, kind in personal_values_of_run(settings):
+        registry.register(value, kind=kind)
     return registry
 
 

@@ -183,6 +183,9 @@ class CrashInjector:
     def status(self, answer: Answer) -> None:
         """Statuses are reconciled from the tables, not from telemetry."""
 
+    def personal_values(self, values: Sequence[tuple[str, str]]) -> None:
+        """Crashes need no names."""
+
     def ledger_hook(self, prefix: str) -> Callable[[str], None]:
         """The ledger relay's or consumer's crash hook, under this injector's counts."""
         return lambda step: self.step(f"{prefix}.{step}")

@@ -51,6 +51,15 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _forget_personal_values() -> Iterator[None]:
+    """The names a test's payments registered with the personal-data guard do not outlive the test."""
+    yield
+    from fasterpay.observability.redaction import personal_value_registry
+
+    personal_value_registry().clear()
+
+
 @pytest.fixture
 def postings_env() -> Iterator[AwsEnvironment]:
     """A moto environment with one small DynamoDB table, ``postings``, keyed by ``EndToEndId``."""

@@ -54,6 +54,9 @@ class _Recorder:
     def status(self, answer: Answer) -> None:
         self.answers.append(answer)
 
+    def personal_values(self, values: Sequence[tuple[str, str]]) -> None:
+        pass
+
     @contextmanager
     def span(self, name: str, uetrs: Sequence[str]) -> Iterator[None]:
         yield None
@@ -264,3 +267,32 @@ def test_a_uetr_that_is_not_a_reference_enters_a_span_as_a_digest() -> None:
     [span] = exporter.get_finished_spans()
     refuse_personal_data(dict(span.attributes), where="span")
     assert span.attributes["payment.uetrs"][0].startswith("sha256:") and span.attributes["payment.uetrs"][1] == UETR
+
+
+def test_the_pipeline_registers_the_names_it_tokenises_so_telemetry_holding_one_is_refused() -> None:
+    """Item 7 of the trust fixes: a plain name has no pattern; the guard knows it because ingest told it."""
+    from fasterpay.iso20022 import parse_pacs008
+    from fasterpay.observability import personal_value_registry
+    from simulations.pipeline_bench import _messages
+
+    settings = RunSettings(payments=6, seed=11)
+    trail = _trail()
+    telemetry, _ = _telemetry(io.StringIO(), [], trail)
+    personal_value_registry().clear()
+    with open_environment("moto", region="eu-west-2") as env:
+        run_pipeline(env, settings, name_prefix="reg", telemetry=telemetry)
+    names = []
+    for message in _messages(settings, 0, settings.payments):
+        try:
+            tx = parse_pacs008(message.xml).transactions[0]
+        except Exception:  # noqa: BLE001 - the invalid cases
+            continue
+        if message.case == "valid":
+            names += [tx.debtor.name, tx.creditor.name]
+    assert names
+    for name in names:
+        assert personal_value_registry().find(f"refund to {name.upper()} requested") == "name", name
+        with pytest.raises(PersonalDataError):
+            PaymentLogger("pipeline", stream=io.StringIO()).info("payment status", note=f"paid {name}")
+        with pytest.raises(PersonalDataError):
+            refuse_personal_data({"outer": {"inner": [f"for {name}"]}}, where="span")

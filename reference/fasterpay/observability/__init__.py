@@ -12,7 +12,15 @@ from .anomaly import DetokenizeSpikeDetector, SpikeAlert
 from .emf import EmfError, PaymentMetrics, validate_emf
 from .logs import PaymentLogger
 from .pipeline import PipelineTelemetry
-from .redaction import PERSONAL_FIELD_NAMES, PersonalDataError, refuse_personal_data, refuse_personal_text
+from .redaction import (
+    PERSONAL_FIELD_NAMES,
+    PersonalDataError,
+    PersonalValueRegistry,
+    personal_value_registry,
+    refuse_personal_data,
+    refuse_personal_text,
+    register_personal_values,
+)
 from .slo import SRE_WORKBOOK_ALERTS, AlertEvaluation, AlertFiring, BurnRateAlert, SliCounts, Slo, evaluate_alerts
 from .tracing import (
     StageBreakdown,
@@ -29,7 +37,8 @@ from .tracing import (
 __all__ = [
     "PERSONAL_FIELD_NAMES", "SRE_WORKBOOK_ALERTS", "AlertEvaluation", "AlertFiring", "BurnRateAlert",
     "DetokenizeSpikeDetector", "EmfError", "PaymentLogger", "PaymentMetrics", "PersonalDataError",
-    "PipelineTelemetry", "SliCounts", "Slo", "SpikeAlert", "StageBreakdown", "StageTiming", "breakdown_by_stage", "evaluate_alerts",
-    "in_memory_tracer", "instrument_aws_client", "payment_span", "refuse_personal_data", "refuse_personal_text",
+    "PersonalValueRegistry", "PipelineTelemetry", "SliCounts", "Slo", "SpikeAlert", "StageBreakdown", "StageTiming", "breakdown_by_stage", "evaluate_alerts",
+    "in_memory_tracer", "instrument_aws_client", "payment_span", "personal_value_registry", "refuse_personal_data",
+    "refuse_personal_text", "register_personal_values",
     "stage_span", "stage_timings", "trace_id_hex", "validate_emf",
 ]

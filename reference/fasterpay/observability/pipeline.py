@@ -41,7 +41,7 @@ from fasterpay.audit import AuditEntry, AuditTrail, InvalidEntryError
 
 from .emf import PaymentMetrics
 from .logs import PaymentLogger
-from .redaction import PersonalDataError, refuse_personal_data
+from .redaction import PersonalDataError, refuse_personal_data, register_personal_values
 from .tracing import stage_span
 
 if TYPE_CHECKING:  # only for the annotation: this module does not need the pipeline package
@@ -148,6 +148,13 @@ class PipelineTelemetry:
                 if not ok:
                     self.logger.error("step failed", stage=name, payments=len(uetrs),
                                       uetrs=[_reference(str(u)) for u in uetrs])
+
+    def personal_values(self, values: Sequence[tuple[str, str]]) -> None:
+        """Register the batch's names and account numbers with the personal-data guard (as keyed hashes, in
+        the process's registry, the one the logger, the metrics, the spans and the audit entries consult),
+        so a log line, span or metric that carried one would be refused."""
+        for value, kind in values:
+            register_personal_values([value], kind=kind)
 
     def status(self, answer: Answer) -> None:
         """Log the status, and append it to the audit trail by reference (UETR, EndToEndId, reason)."""

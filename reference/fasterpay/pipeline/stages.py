@@ -95,6 +95,11 @@ class Telemetry(Protocol):
         """A payment's status was written (or found written by an earlier delivery) and will be answered."""
         ...
 
+    def personal_values(self, values: Sequence[tuple[str, str]]) -> None:
+        """``(value, kind)`` pairs a batch carries that telemetry must never hold: names, domestic account
+        numbers, address lines. Called as the values are tokenised, before any telemetry about them."""
+        ...
+
 
 class NoTelemetry:
     """Telemetry that records nothing."""
@@ -103,6 +108,9 @@ class NoTelemetry:
         """Nothing."""
 
     def status(self, answer: Answer) -> None:
+        """Nothing."""
+
+    def personal_values(self, values: Sequence[tuple[str, str]]) -> None:
         """Nothing."""
 
     @contextmanager
@@ -128,6 +136,10 @@ class FanOut:
     def status(self, answer: Answer) -> None:
         for t in self.telemetries:
             t.status(answer)
+
+    def personal_values(self, values: Sequence[tuple[str, str]]) -> None:
+        for t in self.telemetries:
+            t.personal_values(values)
 
     @contextmanager
     def span(self, name: str, uetrs: Sequence[str]) -> Iterator[None]:
@@ -339,6 +351,15 @@ def _tokenise(batch: _Batch, candidates: list[_Candidate]) -> list[tuple[str, st
     payments, and return the vault requests that store the records (written beside the holds)."""
     ctx = batch.ctx
     requests: list[tuple[str, str, str]] = []
+    personal: list[tuple[str, str]] = []
+    for c in candidates:
+        for party in (c.tx.debtor, c.tx.creditor):
+            if party.name:
+                personal.append((party.name, "name"))
+            personal.extend((line, "address") for line in party.address_lines)
+        personal.extend((str(acct.other_id), "account number") for acct in (c.tx.debtor_account, c.tx.creditor_account)
+                        if acct is not None and acct.other_id)
+    ctx.telemetry.personal_values(personal)  # the guard knows them before any telemetry about these payments
     for c in candidates:
         accounts = [(acct.iban, "iban") if acct.iban else (acct.other_id, "account_number")
                     for acct in (c.tx.debtor_account, c.tx.creditor_account)]
