@@ -44,6 +44,7 @@ __all__ = [
     "InvalidCase",
     "InvalidMixError",
     "generate_messages",
+    "party_names",
     "parse_mix",
     "write_batch",
 ]
@@ -199,6 +200,16 @@ def _digits(rng: random.Random, n: int) -> str:
 
 def _name(rng: random.Random) -> str:
     return f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}"
+
+
+def party_names() -> list[str]:
+    """Every name the generator can give a debtor or creditor (for a personal-data scan of any run).
+
+    Examples:
+        >>> len(party_names()), party_names()[0]
+        (144, 'Ada Lovelace')
+    """
+    return [f"{given} {family}" for given in _GIVEN for family in _FAMILY]
 
 
 def _uk_side(rng: random.Random, force_iban: bool = False) -> tuple[Account, Agent]:

@@ -39,11 +39,12 @@ __all__ = [
     "registry_for_run",
     "run_and_scan",
     "scan_capture",
+    "scan_notebooks",
 ]
 
 #: What a run writes, as the scan counts it.
 KINDS = ("log line", "emf document", "span", "audit entry", "audit checkpoint", "run summary", "results file",
-         "metrics file")
+         "metrics file", "notebook output")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -197,6 +198,18 @@ class PersonalDataScan:
         except ValueError:
             return self.text(kind, path.name, text)
 
+    def notebook(self, path: Path) -> None:
+        """An executed notebook's outputs: each stream, and each plain-text, Markdown or HTML result."""
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        for n, cell in enumerate(cells):
+            for output in cell.get("outputs", []):
+                texts = [output.get("text", "")]
+                data = output.get("data", {})
+                texts += [data.get(mime, "") for mime in ("text/plain", "text/markdown", "text/html")]
+                text = "\n".join("".join(t) if isinstance(t, list) else str(t) for t in texts if t)
+                if text:
+                    self.text("notebook output", f"{path.name} cell {n}", text)
+
     def report(self) -> ScanReport:
         return ScanReport(dict(self.items), dict(self.values), dict(self.refused), tuple(self.examples))
 
@@ -273,6 +286,22 @@ def scan_capture(capture: Any, audit_objects: Mapping[str, bytes], *, registry: 
         scan.data("run summary", "summary_json", json.loads(summary))
     for kind, path in files:
         scan.json_file(kind, path)
+    return scan.report()
+
+
+def scan_notebooks(paths: Iterable[Path], *, registry: PersonalValueRegistry) -> ScanReport:
+    """Scan the outputs of executed notebooks (what a reader sees on the site).
+
+    Examples:
+        >>> from simulations.generator import party_names
+        >>> registry = PersonalValueRegistry()
+        >>> registry.register_many(party_names())
+        144
+        >>> scan_notebooks(sorted(Path("docs/generated/notebooks").glob("*.ipynb")), registry=registry)  # doctest: +SKIP
+    """
+    scan = PersonalDataScan(registry)
+    for path in paths:
+        scan.notebook(path)
     return scan.report()
 
 

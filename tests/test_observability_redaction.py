@@ -502,3 +502,20 @@ def test_the_scan_counts_a_leak_and_reports_where_without_the_value() -> None:
     assert report.false_positive_rate == 0.5
     assert report.examples[0].startswith("log line #1: log line field 'note/who' holds a registered name")
     assert not any(word in " ".join(report.examples).casefold() for word in ("ada", "lovelace", "example.com"))
+
+
+def test_a_notebook_output_holding_a_generated_name_or_an_iban_is_counted_as_a_refusal(tmp_path: Path) -> None:
+    from simulations.generator import party_names
+    from simulations.personal_data_scan import scan_notebooks
+
+    registry = PersonalValueRegistry()
+    registry.register_many(party_names())
+    cells = [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": ["payments: 60\n", "ok\n"]}]},
+             {"cell_type": "code", "outputs": [{"output_type": "stream", "text": "paid " + party_names()[7]}]},
+             {"cell_type": "code", "outputs": [{"output_type": "execute_result",
+                                                "data": {"text/plain": "'GB82 WEST 1234 5698 7654 32'"}}]}]
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    report = scan_notebooks([path], registry=registry)
+    assert report.items == {"notebook output": 3} and report.refusals == 2
+    assert all("n.ipynb cell" in e for e in report.examples)

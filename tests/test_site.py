@@ -135,3 +135,20 @@ def test_threat_model_mitigations_render_with_working_source_links(site: Path) -
     for threat in model["threats"]:
         assert f'id="threat-tokenisation-vault-{threat["id"].lower()}"' in html
     assert "generated/source/tests/test_vault.py/#__codelineno-0-" in html
+
+
+def test_the_pipeline_notebooks_outputs_hold_no_personal_data(site: Path) -> None:
+    """What a reader sees of the pipeline runs: no IBAN, card number, e-mail or generated customer name.
+
+    (The vault notebook shows detokenized values on purpose: that is its pattern, so it is not scanned.)"""
+    from fasterpay.observability.redaction import PersonalValueRegistry
+    from simulations.generator import party_names
+    from simulations.personal_data_scan import scan_notebooks
+
+    registry = PersonalValueRegistry()
+    assert registry.register_many(party_names()) == len(party_names())
+    executed = REPO / "docs" / "generated" / "notebooks"
+    paths = [executed / "03-payment-pipeline.ipynb", executed / "04-audit-observability.ipynb"]
+    report = scan_notebooks(paths, registry=registry)
+    assert report.items_scanned >= 40, report.items
+    assert report.refusals == 0, report.examples
