@@ -143,7 +143,8 @@ def bootstrap(config: PipelineConfig, *, clients: Clients, gateway: SchemeGatewa
                   table_name=config.vault_table,
                   key_id=config.vault_key, mac_key_id=config.mac_key,
                   audit=DynamoDbAuditLog(clients.dynamodb, config.vault_audit_table),
-                  policy=VaultPolicy.of(grants=[], erasers=[]))  # the pipeline tokenises; it never detokenises
+                  policy=VaultPolicy.of(grants=[], erasers=[]),  # the pipeline tokenises; it never detokenises
+                  sts=clients.extra.get("sts"))  # the identity its audit records name (default: from the KMS client)
     vault.warm(tenant=config.tenant, data_classes=["iban", "account_number", "name"])  # the init phase's KMS calls
     names = list(load_sanctions_list() if sanctions is None else sanctions)
     screen = SanctionsScreen.from_names(vault, names, tenant=config.tenant)
