@@ -39,7 +39,7 @@ build: setup
 	$(BIN)/mkdocs build --strict
 
 test: setup browser-deps
-	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests
 
 clean:
 	rm -rf build site docs/generated
