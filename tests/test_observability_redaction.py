@@ -461,7 +461,8 @@ def test_a_pipeline_runs_output_holds_no_personal_data_and_every_kind_is_scanned
     from simulations.personal_data_scan import KINDS, ROOT
 
     assert run_scan.refusals == 0, run_scan.examples
-    expected = [k for k in KINDS if k != "metrics file" or any((ROOT / "build").rglob("*.json"))]
+    expected = [k for k in KINDS if k != "notebook output"  # scanned apart, once the notebooks have run
+                and (k != "metrics file" or any((ROOT / "build").rglob("*.json")))]
     assert all(run_scan.items.get(kind, 0) > 0 for kind in expected), run_scan.items
     assert run_scan.items["log line"] >= 60 and run_scan.items["audit entry"] >= 60 and run_scan.items["span"] >= 60
     assert sum(run_scan.values.values()) > 10 * run_scan.items_scanned
