@@ -309,6 +309,9 @@ class RunSummary:
 
 # -- the harness ----------------------------------------------------------------------------------------
 SET_UP_ATTEMPTS = 10
+#: Attempt records the harness's fault injector keeps (the last ones): enough for a test to look back over a
+#: set, bounded so that a long run's memory does not grow with it.
+INJECTOR_HISTORY = 20_000
 
 
 def _set_up(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -350,7 +353,7 @@ class PipelineHarness:
         self.ledger_redriven = 0  # ledger events brought back from the ledger's DLQ
         kms_plan = FaultRates(server_error_rate=settings.kms_fault_rate / 2, throttle_rate=settings.kms_fault_rate / 2)
         fault_seed = settings.seed if fault_seed is None else fault_seed
-        self.injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=fault_seed, plan=FaultPlan(
+        self.injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=fault_seed, history=INJECTOR_HISTORY, plan=FaultPlan(
             throttle_rate=settings.throttle_rate, server_error_rate=settings.server_error_rate,
             timeout_rate=settings.timeout_rate, lost_response_rate=settings.lost_response_rate,
             services=frozenset({"dynamodb", "sqs"}), per_service={"kms": kms_plan}))

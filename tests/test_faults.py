@@ -634,3 +634,21 @@ def test_span_records_faults(env: AwsEnvironment) -> None:
     with injector.span() as span, pytest.raises(ClientError):
         kms.generate_random(NumberOfBytes=8)
     assert span.faults == {"throttle": 1} and span.attempts == 1
+
+
+def test_a_bounded_history_keeps_the_last_attempts_and_still_counts_every_one(env: AwsEnvironment) -> None:
+    """A long run keeps memory flat: only the last ``history`` records stay; totals cover every attempt."""
+    full = FaultInjector(latency=DEFAULT_LATENCY_MODEL, plan=FaultPlan(throttle_rate=0.3), seed=5)
+    bounded = FaultInjector(latency=DEFAULT_LATENCY_MODEL, plan=FaultPlan(throttle_rate=0.3), seed=5, history=4)
+    for injector in (full, bounded):
+        dynamodb = injector.attach(env.client("dynamodb", config=NO_RETRIES))
+        for n in range(12):
+            try:
+                dynamodb.put_item(TableName="postings", Item=_item(f"E2E-{n}"))
+            except ClientError:
+                pass
+    assert len(full.calls) == 12 and bounded.calls == full.calls[-4:]
+    assert bounded.modelled_seconds == full.modelled_seconds and bounded.injected == full.injected
+    assert sum(bounded.injected.values()) > 0
+    with pytest.raises(ValueError):
+        FaultInjector(seed=1, history=-1)

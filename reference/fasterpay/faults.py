@@ -36,7 +36,7 @@ import math
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -376,6 +376,9 @@ class _RawBody:
 class FaultInjector:
     """Adds modelled latency and injects faults into the clients it is attached to.
 
+    Every attempt is recorded (:attr:`calls`); a long run passes ``history`` to keep only the last ones, so
+    its memory stays flat. Fault counts and modelled time always cover every attempt.
+
     Examples:
         >>> injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL,
         ...                          plan=FaultPlan(throttle_rate=0.01), seed=42)
@@ -393,7 +396,10 @@ class FaultInjector:
         plan: FaultPlan = FaultPlan(),
         seed: int,
         sleep: bool = False,
+        history: int | None = None,
     ) -> None:
+        if history is not None and history < 0:
+            raise ValueError("history must be None (keep every attempt) or a count of at least 0")
         self.latency = latency
         self.plan = plan
         self.seed = seed
@@ -402,7 +408,8 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._modelled_seconds = 0.0
-        self._calls: list[AttemptRecord] = []
+        # the last ``history`` attempts (all if None): a long run bounds it, so memory does not grow with it
+        self._calls: deque[AttemptRecord] = deque(maxlen=history)
         self._injected: Counter[str] = Counter()
         self._request_ids = 0
         self._id = f"fasterpay-faults-{id(self)}"
@@ -469,7 +476,7 @@ class FaultInjector:
 
     @property
     def calls(self) -> tuple[AttemptRecord, ...]:
-        """One record per HTTP attempt, in order."""
+        """One record per HTTP attempt, in order (the last ``history`` of them, if the injector was given one)."""
         with self._lock:
             return tuple(self._calls)
 
