@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["advance_sqs_clock", "forget_tracked_instances", "install", "installed", "sqs_clock_offset", "uninstall",
-           "unpatched"]
+__all__ = ["advance_sqs_clock", "forget_deleted_receipts", "forget_tracked_instances", "install", "installed",
+           "sqs_clock_offset", "uninstall", "unpatched"]
 
 _ORIGINALS: dict[str, Any] = {}
 _SQS_CLOCK = {"offset": 0.0}  # seconds SQS's clock runs ahead of the wall clock
@@ -128,6 +128,24 @@ def forget_tracked_instances() -> int:
                 dropped += len(tracked)
                 tracked.clear()
     return dropped
+
+
+def forget_deleted_receipts() -> int:
+    """Empty every moto SQS queue's set of deleted receipt handles; returns how many were forgotten.
+
+    moto remembers every receipt handle of every deleted message, forever, so that deleting one twice
+    succeeds; a long run grows by every receive it ever made. The benches call this when they drop a
+    table set: the runner is idle then (no delete is pending), so no receipt handle of the set is used
+    again. After it, deleting an old receipt handle raises ``ReceiptHandleIsInvalid``."""
+    from moto.sqs.models import sqs_backends
+
+    forgotten = 0
+    for account in sqs_backends.values():
+        for backend in account.values():
+            for queue in backend.queues.values():
+                forgotten += len(queue.deleted_messages)
+                queue.deleted_messages.clear()
+    return forgotten
 
 
 def _put_key(table: Any, item: dict[str, Any]) -> dict[str, Any]:

@@ -454,6 +454,7 @@ class PipelineHarness:
                 self.admin_sqs.delete_queue(QueueUrl=url)
         if self.env.backend is not Backend.AWS:
             moto_speedups.forget_tracked_instances()  # moto's dashboard list would grow with every item
+            moto_speedups.forget_deleted_receipts()  # and its SQS queues would keep every receipt handle
 
     # -- per set: accounts and traffic -------------------------------------------------------------
     def ledger(self, dynamodb: Any) -> Ledger:

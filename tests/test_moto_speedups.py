@@ -150,3 +150,23 @@ def test_sqs_clock_moves_visibility_timeouts_and_only_forwards() -> None:
         assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["m"]
     with pytest.raises(ValueError):
         moto_speedups.advance_sqs_clock(-1)
+
+
+def test_deleted_receipt_handles_are_forgotten_between_sets_and_messages_are_untouched() -> None:
+    """moto keeps every deleted receipt handle; the benches drop them with each table set, so memory stays flat."""
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-2", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        url = sqs.create_queue(QueueName="receipts")["QueueUrl"]
+        for n in range(4):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=30)["Messages"]
+        for m in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])  # twice: moto remembers it
+        assert moto_speedups.forget_deleted_receipts() >= 3  # the three, and any other queue's of this process
+        assert moto_speedups.forget_deleted_receipts() == 0
+        with pytest.raises(ClientError):  # forgotten: a late delete of an old receipt is no longer recognised
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+        left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert len(left) == 1 and left[0]["Body"] not in {m["Body"] for m in got}
