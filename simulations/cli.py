@@ -171,7 +171,7 @@ def _record(args: argparse.Namespace, summary_line: str) -> None:
 
     summary = json.loads(summary_line)
     record = {
-        "command": "python -m simulations " + " ".join(args.argv), "commit": _commit(),
+        "command": "python -m simulations " + " ".join(args.argv), "commit": getattr(args, "commit", None),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_stamp(), "scale": scale(), "seconds": summary["seconds"], "summary": summary,
     }
@@ -337,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.commit = _commit() if getattr(args, "record", None) is not None else None  # the code that runs: read before, not after
     handler: Handler = args.handler
     return handler(args)
 

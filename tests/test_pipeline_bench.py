@@ -115,7 +115,11 @@ def test_chaos_at_volume_loses_and_doubles_nothing_with_every_crash_point_hit(ca
     assert summary["answer_conflicts"] == 0
 
 
-def test_replay_rebuilds_every_cycle_and_matches(capsys: Any, tmp_path: Path) -> None:
+def test_replay_rebuilds_every_cycle_and_matches(capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import simulations.cli as cli
+
+    commits = iter(["c0de" * 10, "after" * 8])  # a commit made while the run runs is not the run's code
+    monkeypatch.setattr(cli, "_commit", lambda: next(commits))
     assert main(["replay", "--payments", "60", "--seed", "4", "--json", "--record", str(tmp_path)]) == 0
     summary = _last_json(capsys.readouterr().out)
     assert summary["reconciliation_mismatches"] == 0 and summary["ok"] is True
@@ -123,6 +127,7 @@ def test_replay_rebuilds_every_cycle_and_matches(capsys: Any, tmp_path: Path) ->
     assert record["command"] == f"python -m simulations replay --payments 60 --seed 4 --json --record {tmp_path}"
     assert record["summary"] == summary and record["seconds"] == summary["seconds"]
     assert record["machine"]["cpu_count"] >= 1 and record["date"].startswith("20")
+    assert record["commit"] == "c0de" * 10
 
 
 def test_recorded_runs_are_complete_and_passed() -> None:
