@@ -171,7 +171,7 @@ def _record(args: argparse.Namespace, summary_line: str) -> None:
 
     summary = json.loads(summary_line)
     record = {
-        "command": "python -m simulations " + " ".join(args.argv), "commit": getattr(args, "commit", None),
+        "command": "python -m simulations " + " ".join(args.argv), "commit": args.commit,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_stamp(), "scale": scale(), "seconds": summary["seconds"], "summary": summary,
     }

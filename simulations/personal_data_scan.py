@@ -224,6 +224,7 @@ def personal_values_of_run(settings: Any) -> Iterator[tuple[str, str]]:
         ['account number', 'name']
     """
     from fasterpay.iso20022 import parse_pacs008
+    from fasterpay.pipeline import personal_values
     from simulations.pipeline_bench import _messages  # the bench's own traffic, not a copy of its formula
 
     for first in range(0, settings.payments, settings.set_size):
@@ -233,13 +234,7 @@ def personal_values_of_run(settings: Any) -> Iterator[tuple[str, str]]:
             except Exception:  # noqa: BLE001 - the invalid cases include unparseable messages: nothing to register
                 continue
             for tx in parsed.transactions:
-                for party in (tx.debtor, tx.creditor):
-                    if party.name:
-                        yield party.name, "name"
-                    yield from ((line, "address") for line in party.address_lines)
-                for account in (tx.debtor_account, tx.creditor_account):
-                    if account is not None and account.other_id:
-                        yield str(account.other_id), "account number"
+                yield from personal_values(tx)  # what the pipeline registers, read by the same function
 
 
 def registry_for_run(settings: Any) -> PersonalValueRegistry:

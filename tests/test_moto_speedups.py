@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError
 from simulations import moto_speedups
 
 
-def _client() -> Any:
-    return boto3.client("dynamodb", region_name="eu-west-2", aws_access_key_id="testing",
+def _client(service: str = "dynamodb") -> Any:
+    return boto3.client(service, region_name="eu-west-2", aws_access_key_id="testing",
                         aws_secret_access_key="testing")
 
 
@@ -115,8 +115,7 @@ def test_a_cancelled_transaction_leaves_no_trace() -> None:
 
 def test_queue_attributes_are_computed_once_per_call_and_agree() -> None:
     with moto.mock_aws():
-        sqs = boto3.client("sqs", region_name="eu-west-2", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        sqs = _client("sqs")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
         for n in range(5):
             sqs.send_message(QueueUrl=url, MessageBody=str(n))
@@ -138,8 +137,7 @@ def test_queue_attributes_are_computed_once_per_call_and_agree() -> None:
 def test_sqs_clock_moves_visibility_timeouts_and_only_forwards() -> None:
     moto_speedups.install()
     with moto.mock_aws():
-        sqs = boto3.client("sqs", region_name="eu-west-2", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        sqs = _client("sqs")
         url = sqs.create_queue(QueueName="clocked")["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody="m")
         assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
@@ -155,8 +153,7 @@ def test_sqs_clock_moves_visibility_timeouts_and_only_forwards() -> None:
 def test_deleted_receipt_handles_are_forgotten_between_sets_and_messages_are_untouched() -> None:
     """moto keeps every deleted receipt handle; the benches drop them with each table set, so memory stays flat."""
     with moto.mock_aws():
-        sqs = boto3.client("sqs", region_name="eu-west-2", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        sqs = _client("sqs")
         url = sqs.create_queue(QueueName="receipts")["QueueUrl"]
         for n in range(4):
             sqs.send_message(QueueUrl=url, MessageBody=str(n))

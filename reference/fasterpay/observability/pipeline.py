@@ -41,7 +41,7 @@ from fasterpay.audit import AuditEntry, AuditTrail, InvalidEntryError
 
 from .emf import PaymentMetrics
 from .logs import PaymentLogger
-from .redaction import PersonalDataError, refuse_personal_data, register_personal_values
+from .redaction import PersonalDataError, personal_value_registry, refuse_personal_data
 from .tracing import stage_span
 
 if TYPE_CHECKING:  # only for the annotation: this module does not need the pipeline package
@@ -153,8 +153,9 @@ class PipelineTelemetry:
         """Register the batch's names and account numbers with the personal-data guard (as keyed hashes, in
         the process's registry, the one the logger, the metrics, the spans and the audit entries consult),
         so a log line, span or metric that carried one would be refused."""
+        registry = personal_value_registry()
         for value, kind in values:
-            register_personal_values([value], kind=kind)
+            registry.register(value, kind=kind)
 
     def status(self, answer: Answer) -> None:
         """Log the status, and append it to the audit trail by reference (UETR, EndToEndId, reason)."""

@@ -54,6 +54,7 @@ from .stages import (
     accept_handler,
     clear_handler,
     make_handlers,
+    personal_values,
     submission_body,
 )
 from .store import FINAL_STATUSES, HoldOutcome, PaymentStore, StoredPayment, TransitionConflictError
@@ -66,7 +67,7 @@ __all__ = [
     "SchemeAnswer", "SchemeGateway", "ScreeningConfigurationError", "SettlementBook", "SettlementReport", "SimulatedCrash", "StoredPayment",
     "Telemetry", "TransitionConflictError", "accept_handler", "bootstrap", "clear_handler", "close_cycle",
     "customer_account", "cycle_clock", "dead_letters", "default_routing_rules", "effective_status",
-    "inflight_account", "load_sanctions_list", "make_handlers", "net_positions", "reconcile", "redrive",
+    "inflight_account", "load_sanctions_list", "make_handlers", "net_positions", "personal_values", "reconcile", "redrive",
     "replay_cycle", "screening_form", "screening_key", "settled_account", "settlement_transfer_id", "sqs_event", "submission_body",
     "thread_pool", "to_minor_units",
 ]

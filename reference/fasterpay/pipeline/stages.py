@@ -149,6 +149,26 @@ class FanOut:
             yield None
 
 
+def personal_values(tx: Any) -> Iterator[tuple[str, str]]:
+    """``(value, kind)``: what a parsed transaction carries that no pattern finds but telemetry must never
+    hold: the parties' names and address lines, and domestic account numbers (IBANs have a pattern).
+
+    Examples:
+        >>> from types import SimpleNamespace as N
+        >>> party, account = N(name="Ada Lovelace", address_lines=("1 Analytical Row",)), N(other_id="31926819")
+        >>> list(personal_values(N(debtor=party, creditor=N(name=None, address_lines=()),
+        ...                        debtor_account=account, creditor_account=None)))
+        [('Ada Lovelace', 'name'), ('1 Analytical Row', 'address'), ('31926819', 'account number')]
+    """
+    for party in (tx.debtor, tx.creditor):
+        if party.name:
+            yield party.name, "name"
+        yield from ((line, "address") for line in party.address_lines)
+    for account in (tx.debtor_account, tx.creditor_account):
+        if account is not None and account.other_id:
+            yield str(account.other_id), "account number"
+
+
 def submission_body(xml: bytes, submission_id: str) -> str:
     """The accept queue body: the channel's submission id and the raw message (base64: any bytes survive).
 
@@ -351,15 +371,8 @@ def _tokenise(batch: _Batch, candidates: list[_Candidate]) -> list[tuple[str, st
     payments, and return the vault requests that store the records (written beside the holds)."""
     ctx = batch.ctx
     requests: list[tuple[str, str, str]] = []
-    personal: list[tuple[str, str]] = []
-    for c in candidates:
-        for party in (c.tx.debtor, c.tx.creditor):
-            if party.name:
-                personal.append((party.name, "name"))
-            personal.extend((line, "address") for line in party.address_lines)
-        personal.extend((str(acct.other_id), "account number") for acct in (c.tx.debtor_account, c.tx.creditor_account)
-                        if acct is not None and acct.other_id)
-    ctx.telemetry.personal_values(personal)  # the guard knows them before any telemetry about these payments
+    # the guard knows them before any telemetry about these payments
+    ctx.telemetry.personal_values([pair for c in candidates for pair in personal_values(c.tx)])
     for c in candidates:
         accounts = [(acct.iban, "iban") if acct.iban else (acct.other_id, "account_number")
                     for acct in (c.tx.debtor_account, c.tx.creditor_account)]
