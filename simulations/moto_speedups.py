@@ -11,8 +11,15 @@ same unicity check, the same condition evaluation against the current item, the 
 action.
 
 moto's SQS ``GetQueueAttributes`` recomputes every attribute of the queue (three passes over its
-messages) once per requested name, and twice more per name returned; the patch computes them once
-per call. The answer is the same dictionary.
+messages) once per requested name, and twice more per name returned; the patch computes only the
+names asked for, once per call. The answer is the same dictionary. moto also computes every attribute
+of the queue on every ``SendMessage`` (to read ``ContentBasedDeduplication``) and on every message a
+``ReceiveMessage`` returns (to read ``MessageRetentionPeriod``), and each pass over the queue's messages
+reads the clock once per message. A receive from a queue of n messages so cost O(n²) clock reads: a
+bench that filled a queue with 200 messages before draining it spent 40 ms in each ``ReceiveMessage``,
+ten times what a shallow queue costs, and the queue's depth, not the work, set the time. The patched
+passes read the clock once each and the two single-attribute reads compute that one attribute; the
+messages counted and returned are the same.
 
 The third is a clock, not a speed-up of moto's code: moto's SQS reads the wall clock for visibility
 timeouts, delays and the FIFO deduplication window. A receive whose answer the fault injector drops
@@ -31,6 +38,7 @@ package never needs it and never imports it.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -77,6 +85,11 @@ def install() -> None:
 
     _ORIGINALS["transact_write_items"] = DynamoDBBackend.transact_write_items
     _ORIGINALS["get_queue_attributes"] = SQSBackend.get_queue_attributes
+    from moto.sqs.models import Queue
+
+    for name in _QUEUE_PASSES:
+        _ORIGINALS[f"queue.{name}"] = getattr(Queue, name)
+        setattr(Queue, name, property(_QUEUE_PASSES[name]))
     _ORIGINALS["sqs_unix_time"] = sqs_models.unix_time
     _ORIGINALS["sqs_unix_time_millis"] = sqs_models.unix_time_millis
     sqs_models.unix_time = _sqs_unix_time  # type: ignore[assignment]
@@ -95,6 +108,9 @@ def uninstall() -> None:
     DynamoDBBackend.transact_write_items = _ORIGINALS.pop("transact_write_items")  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = _ORIGINALS.pop("get_queue_attributes")  # type: ignore[method-assign]
     from moto.sqs import models as sqs_models
+
+    for name in _QUEUE_PASSES:
+        setattr(sqs_models.Queue, name, _ORIGINALS.pop(f"queue.{name}"))
 
     sqs_models.unix_time = _ORIGINALS.pop("sqs_unix_time")  # type: ignore[assignment]
     sqs_models.unix_time_millis = _ORIGINALS.pop("sqs_unix_time_millis")  # type: ignore[assignment]
@@ -279,6 +295,58 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         raise TransactionCanceledException(errors)
 
 
+def _now_millis() -> float:
+    from moto.sqs import models as sqs_models
+
+    return float(sqs_models.unix_time_millis())
+
+
+def _visible_messages(queue: Any) -> list[Any]:
+    """``Queue.messages``: visible and not delayed, with one clock read for the pass."""
+    now = _now_millis()
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _delayed_count(queue: Any) -> int:
+    now = _now_millis()
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
+def _not_visible_count(queue: Any) -> int:
+    now = _now_millis()
+    return sum(1 for m in queue._messages if not now > m.visible_at)
+
+
+def _visible_count(queue: Any) -> int:
+    return len(_visible_messages(queue))
+
+
+_QUEUE_PASSES = {"messages": _visible_messages, "approximate_number_of_messages": _visible_count,
+                 "approximate_number_of_messages_delayed": _delayed_count,
+                 "approximate_number_of_messages_not_visible": _not_visible_count}
+
+
+def _queue_attributes(queue: Any, names: list[str]) -> dict[str, Any]:
+    """``Queue.attributes`` restricted to ``names``: the same keys, values and rules, computing only those."""
+    from moto.sqs.models import camelcase_to_underscores
+
+    wanted = set(names)
+    listed = list(queue.BASE_ATTRIBUTES)
+    if queue.fifo_queue:
+        listed += queue.FIFO_ATTRIBUTES
+    if queue.kms_master_key_id:
+        listed += queue.KMS_ATTRIBUTES
+    result: dict[str, Any] = {}
+    for attribute in listed:
+        if attribute in wanted:
+            result[attribute] = getattr(queue, camelcase_to_underscores(attribute))
+    if "Policy" in wanted and queue.policy:
+        result["Policy"] = queue.policy
+    if "RedrivePolicy" in wanted and queue.redrive_policy:
+        result["RedrivePolicy"] = json.dumps(queue.redrive_policy)
+    return {k: str(v).lower() if isinstance(v, bool) else v for k, v in result.items()}
+
+
 def _get_queue_attributes(self: Any, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
     from moto.sqs.exceptions import InvalidAttributeName
 
@@ -289,8 +357,8 @@ def _get_queue_attributes(self: Any, queue_name: str, attribute_names: list[str]
     invalid_name = next((name for name in attribute_names if name not in valid_names), None)
     if invalid_name or invalid_name == "":
         raise InvalidAttributeName(invalid_name)
-    computed = queue.attributes
     if "All" in attribute_names:
-        return computed
+        return dict(queue.attributes)
+    computed = _queue_attributes(queue, attribute_names)
     return {name: computed[name] for name in attribute_names
             if name in computed and computed[name] is not None}

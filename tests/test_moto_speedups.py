@@ -114,6 +114,7 @@ def test_a_cancelled_transaction_leaves_no_trace() -> None:
 
 
 def test_queue_attributes_are_computed_once_per_call_and_agree() -> None:
+    moto_speedups.install()
     with moto.mock_aws():
         sqs = _client("sqs")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -132,6 +133,61 @@ def test_queue_attributes_are_computed_once_per_call_and_agree() -> None:
         got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         assert {k: v for k, v in got.items() if "Timestamp" not in k} == {
             k: v for k, v in everything.items() if "Timestamp" not in k}
+
+
+def _queue_states(sqs: Any) -> list[str]:
+    """Queues of every kind, each with visible, in-flight and delayed messages."""
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    urls = [dlq,
+            sqs.create_queue(QueueName="redriven", Attributes={
+                "RedrivePolicy": f'{{"deadLetterTargetArn": "{arn}", "maxReceiveCount": "3"}}',
+                "Policy": '{"Version": "2012-10-17", "Statement": []}'})["QueueUrl"],
+            sqs.create_queue(QueueName="ordered.fifo", Attributes={
+                "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"],
+            sqs.create_queue(QueueName="sealed", Attributes={"KmsMasterKeyId": "alias/aws/sqs"})["QueueUrl"]]
+    for url in urls:
+        fifo = url.endswith(".fifo")
+        for n in range(7):
+            extra: dict[str, Any] = {"MessageGroupId": f"g{n % 2}"} if fifo else {
+                "DelaySeconds": 900 if n == 6 else 0}
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}", **extra)
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=300)
+    return urls
+
+
+def _queue_answers() -> tuple[list[Any], list[list[str]]]:
+    """Each attribute alone, in a group and as All, then two receives, on queues of every kind."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+             "ApproximateNumberOfMessagesNotVisible", "DelaySeconds", "MaximumMessageSize",
+             "MessageRetentionPeriod", "QueueArn", "Policy", "RedrivePolicy", "ReceiveMessageWaitTimeSeconds",
+             "VisibilityTimeout", "SqsManagedSseEnabled", "ContentBasedDeduplication", "DeduplicationScope",
+             "FifoQueue", "FifoThroughputLimit", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"]
+    asks = [[n] for n in names] + [names[:3] + ["Policy"], ["All"], names]
+    with moto.mock_aws():
+        sqs = _client("sqs")
+        urls = _queue_states(sqs)
+        answers = [{k: v for k, v in sqs.get_queue_attributes(QueueUrl=u, AttributeNames=a)
+                    .get("Attributes", {}).items() if "Timestamp" not in k} for u in urls for a in asks]
+        received = [sorted(m["Body"] for m in sqs.receive_message(QueueUrl=u, MaxNumberOfMessages=10,
+                                                                  VisibilityTimeout=300).get("Messages", []))
+                    for u in urls for _ in range(2)]
+    return answers, received
+
+
+def test_every_queue_attribute_and_receive_agrees_with_moto() -> None:
+    moto_speedups.install()
+    got = _queue_answers()
+    moto_speedups.uninstall()
+    try:
+        expected = _queue_answers()
+    finally:
+        moto_speedups.install()
+    assert got == expected
+    answers, received = got
+    assert {"ApproximateNumberOfMessages": "4", "ApproximateNumberOfMessagesDelayed": "1",
+            "ApproximateNumberOfMessagesNotVisible": "2"}.items() <= answers[19].items()  # the first queue, All
+    assert received[:2] == [["m2", "m3", "m4", "m5"], []]
 
 
 def test_sqs_clock_moves_visibility_timeouts_and_only_forwards() -> None:
