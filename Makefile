@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 ADDR   ?= 127.0.0.1:8000
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup serve build test test-fast system-deps browser-deps clean
+.PHONY: help setup serve build test test-fast system-deps browser-deps clean lock
 
 help:
 	@echo "make serve   set up, execute the notebooks, build and serve the site at http://$(ADDR)"
@@ -16,13 +16,21 @@ help:
 	@echo "make build   set up and build the static site into site/"
 	@echo "make clean   remove build output (keeps the virtual environment)"
 
-# The virtual environment, reinstalled only when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# The virtual environment, reinstalled only when pyproject.toml or constraints.txt changes. constraints.txt
+# pins every package to the version the tests last passed with.
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: set PYTHON=python3.11")'
 	@PYTHON=$(PYTHON) bash tools/ensure-system-packages.sh python-venv
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[site,test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[site,test]'
 	@touch $@
+
+# Move the pins on: install the newest versions pyproject.toml allows into a scratch environment, freeze them.
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[site,test]'
+	{ head -n 2 constraints.txt; build/lock-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf build/lock-venv
 
 system-deps:
 	@bash tools/ensure-system-packages.sh graphviz
