@@ -70,6 +70,7 @@ from fasterpay.pipeline import (
     make_handlers,
     reconcile,
     redrive,
+    replay_cycle,
     settled_account,
     submission_body,
     to_minor_units,
@@ -799,6 +800,10 @@ def _account_set(h: PipelineHarness, messages: Sequence[GeneratedMessage], cycle
     totals.payments += len(messages)
     totals.cycles += len(cycles)
     totals.mismatches.extend(report.mismatches)
+    for cycle in cycles:  # settlement replay: entries -> positions, against the report, the ledger, the records
+        replayed = replay_cycle(cycle, book=book, ledger=ledger, payments=store.get)
+        totals.replay_mismatches += len(replayed.mismatches)
+        totals.mismatches.extend(f"replay {problem}" for problem in replayed.mismatches)
     totals.non_final.extend(report.non_final)
     totals.doubled.extend(report.doubled)
     totals.statuses.update(report.statuses)

@@ -49,6 +49,7 @@ def summary_json(summary: RunSummary, extra: dict[str, Any] | None = None) -> st
     data: dict[str, Any] = {
         "payments": summary.payments, "valid": summary.valid, "lost": summary.lost, "doubled": summary.doubled,
         "non_final": summary.non_final, "reconciliation_mismatches": summary.reconciliation_mismatches,
+        "cycles_replayed": summary.cycles, "replay_mismatches": summary.replay_mismatches,
         "ledger_sum_by_currency": summary.ledger_sum_by_currency, "dead_letters": list(summary.dead_letters),
         "redriven": summary.redriven, "answers_duplicated": summary.answers_duplicated,
         "answer_conflicts": len(summary.answer_conflicts), "statuses": summary.statuses, "reasons": summary.reasons,

@@ -172,3 +172,29 @@ def test_a_run_split_across_processes_submits_the_same_payments_and_adds_up() ->
     assert doubled.latency_ms["ingest_to_acsp"]["n"] == 2 * single.latency_ms["ingest_to_acsp"]["n"]
     lost = merge_summaries([single, replace(single, lost=1)], settings=settings, seconds=1.0)
     assert lost.lost == 1 and not lost.ok
+
+
+def test_replay_reports_a_cycle_whose_entries_no_longer_match_its_report(
+        capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay really rebuilds each cycle: an entry lost after the close is reported, and the run fails."""
+    from simulations.pipeline_bench import PipelineHarness
+
+    settle = PipelineHarness.settle
+    damaged: list[str] = []
+
+    def settle_then_lose_an_entry(self: PipelineHarness, cycle: str) -> int:
+        attempts = settle(self, cycle)
+        if not damaged:
+            table = self.config.settlement_table
+            items = self.admin_ddb.query(TableName=table, KeyConditionExpression="pk = :c AND begins_with(sk, :e)",
+                                         ExpressionAttributeValues={":c": {"S": cycle}, ":e": {"S": "ENTRY#"}})["Items"]
+            if items:
+                self.admin_ddb.delete_item(TableName=table, Key={"pk": items[0]["pk"], "sk": items[0]["sk"]})
+                damaged.append(cycle)
+        return attempts
+
+    monkeypatch.setattr(PipelineHarness, "settle", settle_then_lose_an_entry)
+    assert main(["replay", "--payments", "40", "--seed", "4", "--json", "--quiet"]) != 0
+    summary = _last_json(capsys.readouterr().out)
+    assert damaged and summary["replay_mismatches"] >= 1 and summary["ok"] is False
+    assert summary["reconciliation_mismatches"] >= 1
