@@ -79,3 +79,15 @@ def test_cache_key_depends_on_run_size(dirs: dict[str, Path], monkeypatch: pytes
     ci = cache_key(nb, dirs["package"])
     monkeypatch.setenv("FASTERPAY_SCALE", "full")
     assert cache_key(nb, dirs["package"]) != ci
+
+
+def test_the_build_reports_progress_and_the_kernel_does_not_warn_about_tcp(
+        dirs: dict[str, Path], capfd: pytest.CaptureFixture[str]) -> None:
+    """Each cell prints a progress line; the kernel talks over Unix sockets, so it has no TCP warning,
+    and it is shut down when the notebook is done (no kernel outlives its build)."""
+    nb = _notebook(dirs["src"] / "01-demo.ipynb", "x = 1", "print(x + 1)")
+    _run(nb, dirs)
+    out, err = capfd.readouterr()
+    assert "notebooks: 01-demo cell 1 of 2" in out and "notebooks: 01-demo cell 2 of 2" in out
+    assert "without encryption" not in out + err
+    assert "Parent appears to have exited" not in out + err

@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["NotebookExecutionError", "NotebookRun", "cache_key", "execute_notebooks"]
 
-RUNNER_VERSION = "2"
+RUNNER_VERSION = "3"
 
 
 class NotebookExecutionError(RuntimeError):
@@ -65,17 +66,36 @@ def _execute(notebook: Path, out_dir: Path, timeout: int) -> float:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from jupyter_client.manager import KernelManager
+
     started = time.perf_counter()
     nb = nbformat.read(notebook, as_version=4)
     metrics = out_dir / "metrics"
     metrics.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "FASTERPAY_METRICS_DIR": str(metrics)}
+    code_cells = sum(1 for cell in nb.cells if cell.cell_type == "code")
+    done = 0
+
+    def progress(cell: Any, cell_index: int, **_: Any) -> None:
+        nonlocal done
+        if cell.cell_type == "code":
+            done += 1
+            print(f"notebooks: {notebook.stem} cell {done} of {code_cells}, "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="fasterpay-nb-") as work:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": work}})
+        # IPC (Unix sockets in the temporary folder) rather than TCP on localhost: nothing listens on a
+        # port, and the kernel has no reason to warn that its traffic is unencrypted.
+        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(work) / "kernel"))
+        client = NotebookClient(nb, km=kernel, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": work}}, on_cell_executed=progress)
         try:
             client.execute(env=env)  # the kernel starts in ``work`` (resources' path)
         except CellExecutionError as exc:
             raise NotebookExecutionError(f"{notebook.name} failed:\n{exc}") from exc
+        finally:
+            if kernel.has_kernel:  # the client shuts down only kernels it made itself
+                kernel.shutdown_kernel(now=True)
     nbformat.write(nb, out_dir / notebook.name)
     return time.perf_counter() - started
 
