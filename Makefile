@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 ADDR   ?= 127.0.0.1:8000
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup serve build test test-fast system-deps browser-deps clean lock
+.PHONY: help setup serve build test test-fast system-deps browser-deps clean lock package
 
 help:
 	@echo "make serve   set up, execute the notebooks, build and serve the site at http://$(ADDR)"
@@ -48,6 +48,11 @@ build: setup
 
 test: setup browser-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests
+
+# The Lambda deployment package (fasterpay and its runtime dependencies, for the template's runtime and CPU);
+# pip keeps the wheels in build/lambda/wheels, so a rebuild needs no network.
+package: $(STAMP)
+	$(BIN)/python -m simulations.package --out build/lambda/fasterpay-lambda.zip
 
 clean:
 	rm -rf build site docs/generated

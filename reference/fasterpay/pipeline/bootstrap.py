@@ -11,13 +11,15 @@ Examples:
     ...     "FASTERPAY_VAULT_TABLE": "fp-vault", "FASTERPAY_VAULT_AUDIT_TABLE": "fp-vault-audit",
     ...     "FASTERPAY_VAULT_KEY": "alias/fp-vault", "FASTERPAY_MAC_KEY": "alias/fp-mac",
     ...     "FASTERPAY_ACCEPT_QUEUE_URL": "https://sqs/1/fp-accept", "FASTERPAY_CLEAR_QUEUE_URL": "https://sqs/1/fp-clear",
-    ...     "FASTERPAY_ANSWERS_QUEUE_URL": "https://sqs/1/fp-answers"})
-    >>> config.tenant, config.queues["clear"]
-    ('bank-a', 'https://sqs/1/fp-clear')
+    ...     "FASTERPAY_ANSWERS_QUEUE_URL": "https://sqs/1/fp-answers",
+    ...     "FASTERPAY_SCHEME_GATEWAY": "my_bank.fps:connector"})
+    >>> config.tenant, config.queues["clear"], config.scheme_gateway
+    ('bank-a', 'https://sqs/1/fp-clear', 'my_bank.fps:connector')
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fasterpay.ledger import Ledger, LedgerTables
+from ..ledger import Ledger, LedgerTables
 
 from .gateway import SchemeGateway
 from .routing import RoutingRules, default_routing_rules
@@ -34,7 +36,7 @@ from .settlement import SettlementBook
 from .stages import NoTelemetry, PipelineContext, Telemetry
 from .store import PaymentStore
 
-__all__ = ["ConfigurationError", "PipelineConfig", "bootstrap", "cycle_clock", "thread_pool"]
+__all__ = ["ConfigurationError", "PipelineConfig", "bootstrap", "cycle_clock", "load_scheme_gateway", "thread_pool"]
 
 _REQUIRED = {
     "payments_table": "FASTERPAY_PAYMENTS_TABLE",
@@ -49,6 +51,8 @@ _REQUIRED = {
     "clear_queue_url": "FASTERPAY_CLEAR_QUEUE_URL",
     "answers_queue_url": "FASTERPAY_ANSWERS_QUEUE_URL",
 }
+#: The scheme connector, ``module:factory``: required on Lambda; a test or bench passes its gateway instead.
+SCHEME_GATEWAY_ENV = "FASTERPAY_SCHEME_GATEWAY"
 
 
 class ConfigurationError(ValueError):
@@ -73,17 +77,19 @@ class PipelineConfig:
     tenant: str = "bank-a"
     cycle_seconds: int = 3600
     concurrency: int = 10
+    scheme_gateway: str = ""  # module:factory of the scheme connector (FASTERPAY_SCHEME_GATEWAY)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> PipelineConfig:
-        """Read the settings; every missing one is named in one error."""
-        missing = [name for name in _REQUIRED.values() if not environ.get(name)]
+        """Read the settings (what the template's ``Environment`` sets); every missing one is named in one error."""
+        missing = [name for name in (*_REQUIRED.values(), SCHEME_GATEWAY_ENV) if not environ.get(name)]
         if missing:
             raise ConfigurationError(f"missing settings: {', '.join(missing)}")
         values = {field_name: environ[name] for field_name, name in _REQUIRED.items()}
         return cls(**values, tenant=environ.get("FASTERPAY_TENANT", "bank-a"),
                    cycle_seconds=int(environ.get("FASTERPAY_CYCLE_SECONDS", "3600")),
-                   concurrency=int(environ.get("FASTERPAY_CONCURRENCY", "10")))
+                   concurrency=int(environ.get("FASTERPAY_CONCURRENCY", "10")),
+                   scheme_gateway=environ[SCHEME_GATEWAY_ENV])
 
     @property
     def queues(self) -> dict[str, str]:
@@ -102,6 +108,37 @@ def cycle_clock(clock: Callable[[], float], seconds: int) -> Callable[[], str]:
         start = int(clock()) // seconds * seconds
         return "C" + datetime.fromtimestamp(start, UTC).strftime("%Y%m%dT%H%M")
     return cycle
+
+
+def load_scheme_gateway(spec: str) -> SchemeGateway:
+    """Import and call the scheme connector's factory named ``module:factory``.
+
+    Raises:
+        ConfigurationError: ``spec`` is not ``module:factory``, the module is not in the package, or the
+            factory does not return a :class:`~.gateway.SchemeGateway`.
+
+    Examples:
+        >>> try:
+        ...     load_scheme_gateway("no_such_connector:make")
+        ... except ConfigurationError as exc:
+        ...     print(exc)
+        FASTERPAY_SCHEME_GATEWAY names no_such_connector:make, which cannot be imported (No module named \
+'no_such_connector'): package the connector with the function
+    """
+    module_name, _, factory_name = spec.partition(":")
+    if not module_name or not factory_name:
+        raise ConfigurationError(f"{SCHEME_GATEWAY_ENV} must name your scheme connector as module:factory, "
+                                 f"not {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), factory_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"{SCHEME_GATEWAY_ENV} names {spec}, which cannot be imported ({exc}): "
+                                 f"package the connector with the function") from exc
+    gateway = factory()
+    if not isinstance(gateway, SchemeGateway):
+        raise ConfigurationError(f"{spec} returned {type(gateway).__name__}, which has no submit(payments, "
+                                 f"*, time_limits): it must return a SchemeGateway")
+    return gateway
 
 
 def thread_pool(workers: int) -> Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]:
@@ -137,7 +174,7 @@ def bootstrap(config: PipelineConfig, *, clients: Clients, gateway: SchemeGatewa
     Raises:
         ConfigurationError: the configuration names nothing usable.
     """
-    from fasterpay.vault import DynamoDbAuditLog, Vault, VaultPolicy
+    from ..vault import DynamoDbAuditLog, Vault, VaultPolicy
 
     vault = Vault(kms=clients.kms, dynamodb=clients.extra.get("vault_dynamodb", clients.dynamodb),
                   table_name=config.vault_table,
