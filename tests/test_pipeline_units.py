@@ -147,3 +147,25 @@ def test_the_crash_injector_forces_each_point_to_its_minimum_and_counts_visits()
 def test_one_percentile_definition() -> None:
     assert percentile([5.0, 1.0, 3.0], 50) == 3.0 and percentile([], 50) == 0.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 99) == pytest.approx(3.97)
+
+
+def test_the_thread_pool_carries_the_callers_trace_into_its_tasks() -> None:
+    """A span started in a pool task is a child of the span that was current when the batch was handed over."""
+    from fasterpay.observability import in_memory_tracer
+    from fasterpay.pipeline.bootstrap import thread_pool
+
+    tracer, exporter = in_memory_tracer("pool-test")
+    run = thread_pool(4)
+
+    def per_payment(n: int) -> int:
+        with tracer.start_as_current_span(f"payment-{n}"):
+            return n
+
+    with tracer.start_as_current_span("handler") as handler:
+        assert run(per_payment, list(range(8))) == list(range(8))
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    parent = handler.get_span_context()
+    for n in range(8):
+        child = spans[f"payment-{n}"]
+        assert child.parent is not None and child.parent.span_id == parent.span_id
+        assert child.context.trace_id == parent.trace_id

@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import importlib
+import contextvars
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -144,6 +145,9 @@ def load_scheme_gateway(spec: str) -> SchemeGateway:
 def thread_pool(workers: int) -> Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]:
     """Run a batch's per-payment writes concurrently (boto3 clients are thread-safe); for AWS, not moto.
 
+    Each task runs in a copy of the caller's context (``contextvars``), so the current trace span
+    follows the work into the pool: a per-payment span is a child of the handler's span.
+
     Examples:
         >>> thread_pool(4)(lambda x: x * 2, [1, 2, 3])
         [2, 4, 6]
@@ -151,7 +155,8 @@ def thread_pool(workers: int) -> Callable[[Callable[[Any], Any], Sequence[Any]],
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fasterpay")
 
     def run(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        return list(executor.map(fn, items))
+        caller = contextvars.copy_context()
+        return list(executor.map(lambda item: caller.copy().run(fn, item), items))
     return run
 
 
