@@ -232,7 +232,7 @@ def test_the_adapter_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_vault_audits_detokenize_into_the_merkle_log(env: AwsEnvironment) -> None:
     from fasterpay.vault.stack import deploy_vault, vault_as_role
 
-    resources = deploy_vault(env.client("cloudformation"), env.client("kms"), name_prefix="auditlog")
+    resources = deploy_vault(env.client("cloudformation"), env.client("kms"), name_prefix="auditlog", on_moto=True)
     store = InMemoryAuditStore()
     trail = trail_of(store, batch_size=None)
     policy = VaultPolicy.of(grants=[("scheme-gateway", ["iban"], ["scheme-submission"])])

@@ -27,7 +27,8 @@ FIRST_SEGMENT = "segments/000000000000-000000000002.jsonl"
 
 @pytest.fixture
 def resources(env: AwsEnvironment) -> AuditResources:
-    return deploy_audit(env.client("cloudformation"), env.client("kms"), env.client("s3"), retention_days=3)
+    return deploy_audit(env.client("cloudformation"), env.client("kms"), env.client("s3"), retention_days=3,
+                        on_moto=True)
 
 
 @pytest.fixture
@@ -134,4 +135,4 @@ def test_what_moto_does_not_enforce_that_aws_does(env: AwsEnvironment, resources
 
 def test_retention_must_be_at_least_a_day(env: AwsEnvironment) -> None:
     with pytest.raises(ValueError, match="retention_days"):
-        deploy_audit(env.client("cloudformation"), env.client("kms"), env.client("s3"), retention_days=0)
+        deploy_audit(env.client("cloudformation"), env.client("kms"), env.client("s3"), retention_days=0, on_moto=True)

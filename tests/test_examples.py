@@ -34,7 +34,7 @@ def test_erased_subject_is_refused_after_the_quickstart() -> None:
 
     namespace = runpy.run_path(str(EXAMPLES / "vault_quickstart.py"))
     with open_environment("moto") as env:
-        res = deploy_vault(env.client("cloudformation"), env.client("kms"))
+        res = deploy_vault(env.client("cloudformation"), env.client("kms"), on_moto=True)
         vault = vault_as_role(env, res, None, policy=namespace["policy"], cache=namespace["cache"])
         token = vault.tokenize("Ann Smith", "name", tenant="bank-a", subject="customer-42")
         vault.erase_subject(tenant="bank-a", subject="customer-42", caller=namespace["Caller"]("data-protection-officer", "x"))

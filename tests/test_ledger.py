@@ -395,7 +395,7 @@ def test_books_always_balance_and_no_account_goes_negative(
 # -- the CloudFormation template ----------------------------------------------------------------------
 def test_template_deploys_to_moto_and_the_ledger_runs_on_it(env: AwsEnvironment) -> None:
     dynamodb = env.client("dynamodb")
-    resources = deploy_ledger(env.client("cloudformation"), dynamodb=dynamodb)
+    resources = deploy_ledger(env.client("cloudformation"), dynamodb=dynamodb, on_moto=True)
     tables = resources.tables
     assert tables.queue_url.endswith("fasterpay-ledger-events.fifo")
     for table in (tables.idempotency, tables.consumer):

@@ -84,7 +84,7 @@ def _clear_bodies(h: PipelineHarness) -> list[str]:
 
 # -- the template --------------------------------------------------------------------------------------
 def test_template_declares_both_handlers_with_dlqs_pitr_and_no_mappings_on_moto(env: Any) -> None:
-    res = deploy_pipeline(env.client("cloudformation"), name_prefix="tpl")
+    res = deploy_pipeline(env.client("cloudformation"), name_prefix="tpl", on_moto=True)
     sqs = env.client("sqs")
     for queue, url in res.queues.items():
         policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])

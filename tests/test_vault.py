@@ -46,7 +46,7 @@ POLICY = VaultPolicy.of(
 
 @pytest.fixture
 def resources(env: AwsEnvironment) -> VaultResources:
-    return deploy_vault(env.client("cloudformation"), env.client("kms"))
+    return deploy_vault(env.client("cloudformation"), env.client("kms"), on_moto=True)
 
 
 @pytest.fixture

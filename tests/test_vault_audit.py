@@ -50,7 +50,7 @@ def session_arn(role_arn: str) -> str:
 
 @pytest.fixture
 def resources(env: AwsEnvironment) -> VaultResources:
-    return deploy_vault(env.client("cloudformation"), env.client("kms"))
+    return deploy_vault(env.client("cloudformation"), env.client("kms"), on_moto=True)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ POLICY = VaultPolicy.of(grants=[("scheme-gateway", ["iban", "name", "account_num
 
 @pytest.fixture
 def resources(env: AwsEnvironment) -> VaultResources:
-    return deploy_vault(env.client("cloudformation"), env.client("kms"))
+    return deploy_vault(env.client("cloudformation"), env.client("kms"), on_moto=True)
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ BINARY_FIELDS = ("ciphertext", "nonce", "binding")
 
 @pytest.fixture
 def resources(env: AwsEnvironment) -> VaultResources:
-    return deploy_vault(env.client("cloudformation"), env.client("kms"))
+    return deploy_vault(env.client("cloudformation"), env.client("kms"), on_moto=True)
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """The audit trail's AWS resources, created from ``fasterpay/cloudformation/audit.yaml``.
 
-The same template deploys to a real account (``on_moto=False``) and to moto, where two moto gaps are
-worked around in the open: moto's CloudFormation ignores the bucket's Object Lock and versioning
-properties and cannot create an asymmetric KMS key, so on moto both are created through the S3 and
-KMS APIs with the template's settings and passed in as parameters. IAM statements are granted on
-``"*"`` on moto, because moto never matches KMS resource ARNs.
+The same template deploys to a real account (the default, ``on_moto=False``: IAM scoped to the bucket
+and key) and to moto, where only ``on_moto=True`` works around two moto gaps, in the open: moto's
+CloudFormation ignores the bucket's Object Lock and versioning properties and cannot create an
+asymmetric KMS key, so on moto both are created through the S3 and KMS APIs with the template's
+settings and passed in as parameters. IAM statements are granted on ``"*"`` on moto, because moto
+never matches KMS resource ARNs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from fasterpay.aws import deploy_stack
+from ..aws import deploy_stack
 
 __all__ = ["AuditResources", "audit_template", "deploy_audit"]
 
@@ -36,7 +37,7 @@ def audit_template() -> str:
         >>> "ObjectLockEnabled" in audit_template()
         True
     """
-    return files("fasterpay").joinpath("cloudformation/audit.yaml").read_text(encoding="utf-8")
+    return files(__name__.rsplit(".", 2)[0]).joinpath("cloudformation/audit.yaml").read_text(encoding="utf-8")
 
 
 def deploy_audit(
@@ -46,18 +47,26 @@ def deploy_audit(
     *,
     name_prefix: str = "fasterpay",
     retention_days: int = 1,
-    on_moto: bool = True,
+    on_moto: bool = False,
+    allowed_regions: tuple[str, ...] = ("eu-west-2",),
 ) -> AuditResources:
     """Deploy the audit stack and return its resources.
 
+    ``allowed_regions`` are where audit records may be held: any other region is refused here (moto
+    ignores the template's ``Rules``) and by CloudFormation on AWS.
+
     Examples:
         >>> with open_environment() as env:  # doctest: +SKIP
-        ...     res = deploy_audit(env.client("cloudformation"), env.client("kms"), env.client("s3"))
+        ...     res = deploy_audit(env.client("cloudformation"), env.client("kms"), env.client("s3"),
+        ...                        on_moto=env.backend is not Backend.AWS)
     """
     if isinstance(retention_days, bool) or not isinstance(retention_days, int) or retention_days < 1:
         raise ValueError("retention_days must be a whole number of days >= 1")
+    region = cloudformation.meta.region_name
+    if region not in allowed_regions:
+        raise ValueError(f"{region} is not in allowed_regions {allowed_regions}: deploy in an allowed region")
     parameters = {"NamePrefix": name_prefix, "RetentionDays": str(retention_days),
-                  "ScopeToResources": "false" if on_moto else "true"}
+                  "ScopeToResources": "false" if on_moto else "true", "AllowedRegions": ",".join(allowed_regions)}
     if on_moto:
         key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY",
                              Description=f"{name_prefix} audit checkpoint signing key")

@@ -1,9 +1,11 @@
 """The ledger's AWS resources, created from ``fasterpay/cloudformation/ledger.yaml``.
 
-The same template deploys to a real account (``on_moto=False``: every IAM statement scoped to the
-ledger's own tables and queue) and to moto, where two moto gaps are worked around in the open: IAM
-statements name ``"*"`` because moto never matches DynamoDB resource ARNs, and TTL is switched on
-through the DynamoDB API because moto's CloudFormation ignores ``TimeToLiveSpecification``.
+The same template deploys to a real account (the default, ``on_moto=False``: every IAM statement scoped
+to the ledger's own tables and queue, both queues TLS-only) and to moto, where only ``on_moto=True``
+works around three moto gaps, in the open: IAM statements name ``"*"`` because moto never matches
+DynamoDB resource ARNs, the queue policies are left out because moto's CloudFormation cannot create
+them, and TTL is switched on through the DynamoDB API because moto's CloudFormation ignores
+``TimeToLiveSpecification``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from fasterpay.aws import AwsEnvironment, assume_role, deploy_stack
+from ..aws import AwsEnvironment, assume_role, deploy_stack
 
 from .core import LedgerTables
 
@@ -30,24 +32,33 @@ class LedgerResources:
 
 def ledger_template() -> str:
     """The CloudFormation template, as text."""
-    return files("fasterpay").joinpath("cloudformation/ledger.yaml").read_text(encoding="utf-8")
+    return files(__name__.rsplit(".", 2)[0]).joinpath("cloudformation/ledger.yaml").read_text(encoding="utf-8")
 
 
 def deploy_ledger(
-    cloudformation: Any, *, name_prefix: str = "fasterpay", on_moto: bool = True, dynamodb: Any = None
+    cloudformation: Any, *, name_prefix: str = "fasterpay", on_moto: bool = False, dynamodb: Any = None,
+    allowed_regions: tuple[str, ...] = ("eu-west-2",),
 ) -> LedgerResources:
     """Deploy the ledger stack and return its resources.
 
-    On moto, pass ``dynamodb`` so that TTL is switched on (moto's CloudFormation ignores it).
+    On moto, pass ``on_moto=True`` and ``dynamodb`` so that TTL is switched on (moto's CloudFormation
+    ignores it). ``allowed_regions`` are where the ledger may hold data: any other region is refused here
+    (moto ignores the template's ``Rules``) and by CloudFormation on AWS.
 
     Examples:
         >>> with open_environment() as env:  # doctest: +SKIP
-        ...     res = deploy_ledger(env.client("cloudformation"), dynamodb=env.client("dynamodb"))
+        ...     res = deploy_ledger(env.client("cloudformation"), dynamodb=env.client("dynamodb"),
+        ...                         on_moto=env.backend is not Backend.AWS)
         ...     ledger = Ledger(env.client("dynamodb"), res.tables)
     """
+    region = cloudformation.meta.region_name
+    if region not in allowed_regions:
+        raise ValueError(f"{region} is not in allowed_regions {allowed_regions}: deploy in an allowed region")
     out = deploy_stack(
         cloudformation, stack_name=f"{name_prefix}-ledger", template_body=ledger_template(),
-        parameters={"NamePrefix": name_prefix, "ScopeToResources": "false" if on_moto else "true"},
+        parameters={"NamePrefix": name_prefix, "ScopeToResources": "false" if on_moto else "true",
+                    "QueuePolicies": "disabled" if on_moto else "enabled",
+                    "AllowedRegions": ",".join(allowed_regions)},
     )
     tables = LedgerTables(
         ledger=out["LedgerTableName"], outbox=out["OutboxTableName"], idempotency=out["IdempotencyTableName"],

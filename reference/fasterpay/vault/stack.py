@@ -1,9 +1,9 @@
 """The vault's AWS resources, created from ``fasterpay/cloudformation/vault.yaml``.
 
-The same template deploys to a real account (``scope_to_resources=True``, the default) and to moto,
-where two moto gaps are worked around in the open: IAM statements are granted on ``"*"`` because
-moto never matches KMS or DynamoDB resource ARNs, and the HMAC key is created through the KMS API
-because moto's CloudFormation cannot create one.
+The same template deploys to a real account (the default, ``on_moto=False``: every IAM statement scoped
+to the vault's own keys and tables) and to moto, where only ``on_moto=True`` works around two moto gaps,
+in the open: IAM statements are granted on ``"*"`` because moto never matches KMS or DynamoDB resource
+ARNs, and the HMAC key is created through the KMS API because moto's CloudFormation cannot create one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from fasterpay.aws import AwsEnvironment, assume_role, deploy_stack
+from ..aws import AwsEnvironment, assume_role, deploy_stack
 
 from .audit import AuditLog, DynamoDbAuditLog
 from .core import Vault
@@ -36,7 +36,7 @@ class VaultResources:
 
 def vault_template() -> str:
     """The CloudFormation template, as text."""
-    return files("fasterpay").joinpath("cloudformation/vault.yaml").read_text(encoding="utf-8")
+    return files(__name__.rsplit(".", 2)[0]).joinpath("cloudformation/vault.yaml").read_text(encoding="utf-8")
 
 
 def deploy_vault(
@@ -44,15 +44,24 @@ def deploy_vault(
     kms: Any,
     *,
     name_prefix: str = "fasterpay",
-    on_moto: bool = True,
+    on_moto: bool = False,
+    allowed_regions: tuple[str, ...] = ("eu-west-2",),
 ) -> VaultResources:
     """Deploy the vault stack and return its resources.
 
+    ``allowed_regions`` are where tokens and personal data may be held: any other region is refused here
+    (moto ignores the template's ``Rules``) and by CloudFormation on AWS.
+
     Examples:
         >>> with open_environment() as env:  # doctest: +SKIP
-        ...     res = deploy_vault(env.client("cloudformation"), env.client("kms"))
+        ...     res = deploy_vault(env.client("cloudformation"), env.client("kms"),
+        ...                        on_moto=env.backend is not Backend.AWS)
     """
-    parameters = {"NamePrefix": name_prefix, "ScopeToResources": "false" if on_moto else "true"}
+    region = cloudformation.meta.region_name
+    if region not in allowed_regions:
+        raise ValueError(f"{region} is not in allowed_regions {allowed_regions}: deploy in an allowed region")
+    parameters = {"NamePrefix": name_prefix, "ScopeToResources": "false" if on_moto else "true",
+                  "AllowedRegions": ",".join(allowed_regions)}
     if on_moto:
         mac = kms.create_key(
             KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description=f"{name_prefix} token HMAC key"

@@ -1,0 +1,372 @@
+"""Every CloudFormation template passes cfn-lint and the guide's policy checks.
+
+The checks read the templates themselves, because moto's CloudFormation ignores several of the
+properties they are about (point-in-time recovery, ``Rules``, queue policies): point-in-time recovery
+and retention on every data store, no wildcard actions in an Allow, encryption everywhere, TLS-only
+buckets and queues, SQS event sources set as AWS advises, and resources only in allowed regions.
+The deploy helpers are checked too: scoped IAM unless told they run on moto, and no stack outside the
+allowed regions.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cfnlint.api import ManualArgs, lint_file
+
+import fasterpay.audit.stack as audit_stack
+import fasterpay.ledger.stack as ledger_stack
+import fasterpay.pipeline.stack as pipeline_stack
+import fasterpay.vault.stack as vault_stack
+from fasterpay.aws import AwsEnvironment, open_environment
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "reference" / "fasterpay" / "cloudformation"
+TEMPLATES = sorted(TEMPLATE_DIR.glob("*.yaml"))
+LINT_REGIONS = ["eu-west-2", "us-east-1"]
+DATA_STORES = ("AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::S3::Bucket")
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A safe loader that reads the short-form intrinsics (``!Ref``, ``!Sub``, ``!GetAtt``, ``!If`` ...)."""
+
+
+def _intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def _resources(*types: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(template, logical id, resource) for every resource of ``types`` in every template."""
+    return [(path.stem, name, resource) for path in TEMPLATES
+            for name, resource in load(path)["Resources"].items() if resource["Type"] in types]
+
+
+def _ids(rows: list[tuple[Any, ...]]) -> list[str]:
+    return [f"{row[0]}:{row[1]}" for row in rows]
+
+
+def _defaults(template: dict[str, Any]) -> dict[str, Any]:
+    return {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+
+
+def _value(expr: Any, params: dict[str, Any]) -> Any:
+    if isinstance(expr, dict) and set(expr) == {"Ref"}:
+        return params[expr["Ref"]]
+    return expr
+
+
+def _holds(condition: Any, template: dict[str, Any], params: dict[str, Any]) -> bool:
+    """Evaluate a condition (by name or expression) with the given parameter values."""
+    if isinstance(condition, str):
+        condition = template["Conditions"][condition]
+    (fn, args), = condition.items()
+    if fn == "Condition":
+        return _holds(args, template, params)
+    if fn == "Fn::Equals":
+        return _value(args[0], params) == _value(args[1], params)
+    if fn == "Fn::Not":
+        return not _holds(args[0], template, params)
+    if fn == "Fn::And":
+        return all(_holds(a, template, params) for a in args)
+    if fn == "Fn::Or":
+        return any(_holds(a, template, params) for a in args)
+    raise AssertionError(f"unknown condition function {fn}")
+
+
+def _deployed_by_default(template: dict[str, Any], resource: dict[str, Any]) -> bool:
+    return "Condition" not in resource or _holds(resource["Condition"], template, _defaults(template))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(document: Any) -> Iterator[dict[str, Any]]:
+    """Every statement of a policy document, both branches of an ``!If`` included."""
+    pending = _as_list(document.get("Statement", []))
+    while pending:
+        statement = pending.pop()
+        if statement == NO_VALUE:
+            continue
+        if set(statement) == {"Fn::If"}:
+            pending.extend(statement["Fn::If"][1:])
+            continue
+        yield statement
+
+
+def _documents(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every policy document a resource carries: IAM, bucket, queue and key policies."""
+    props = resource.get("Properties", {})
+    for key in ("PolicyDocument", "AssumeRolePolicyDocument"):
+        if key in props:
+            yield props[key]
+    for inline in props.get("Policies", []):
+        yield inline["PolicyDocument"]
+    if "KeyPolicy" in props:
+        policy = props["KeyPolicy"]
+        if set(policy) == {"Fn::Sub"}:  # a JSON string; ${...} placeholders sit inside JSON strings
+            text = policy["Fn::Sub"] if isinstance(policy["Fn::Sub"], str) else policy["Fn::Sub"][0]
+            policy = json.loads(text)
+        yield policy
+
+
+def _tls_only(statement: dict[str, Any], service: str) -> bool:
+    """A Deny, for everybody, of every action of ``service``, on requests not made over TLS."""
+    secure = statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
+    return (statement.get("Effect") == "Deny" and statement.get("Principal") in ("*", {"AWS": "*"})
+            and bool(set(_as_list(statement.get("Action"))) & {"*", f"{service}:*"})
+            and str(secure).lower() == "false")
+
+
+# -- cfn-lint ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", TEMPLATES, ids=[p.stem for p in TEMPLATES])
+def test_cfn_lint_reports_no_error_and_no_warning(path: Path) -> None:
+    matches = lint_file(path, ManualArgs(regions=LINT_REGIONS))
+    found = [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches if m.rule.id[0] in "EW"]
+    assert found == []
+
+
+def test_every_template_is_checked() -> None:
+    assert {p.stem for p in TEMPLATES} >= {"audit", "ledger", "pipeline", "vault"}
+
+
+# -- point-in-time recovery, retention, encryption -----------------------------------------------------
+TABLES = _resources("AWS::DynamoDB::Table")
+STORES = _resources(*DATA_STORES)
+QUEUES = _resources("AWS::SQS::Queue")
+BUCKETS = _resources("AWS::S3::Bucket")
+
+
+@pytest.mark.parametrize(("template", "name", "table"), TABLES, ids=_ids(TABLES))
+def test_every_table_has_point_in_time_recovery(template: str, name: str, table: dict[str, Any]) -> None:
+    # each table holds payments, tokens, audit records, ledger entries or idempotency state
+    pitr = table["Properties"].get("PointInTimeRecoverySpecification", {})
+    assert pitr.get("PointInTimeRecoveryEnabled") is True
+
+
+@pytest.mark.parametrize(("template", "name", "store"), STORES, ids=_ids(STORES))
+def test_every_key_table_and_bucket_is_retained(template: str, name: str, store: dict[str, Any]) -> None:
+    assert (store.get("DeletionPolicy"), store.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+
+
+@pytest.mark.parametrize(("template", "name", "table"), TABLES, ids=_ids(TABLES))
+def test_every_table_is_encrypted(template: str, name: str, table: dict[str, Any]) -> None:
+    sse = table["Properties"].get("SSESpecification", {})
+    assert sse.get("SSEEnabled") is True or "KMSMasterKeyId" in sse
+
+
+@pytest.mark.parametrize(("template", "name", "queue"), QUEUES, ids=_ids(QUEUES))
+def test_every_queue_is_encrypted(template: str, name: str, queue: dict[str, Any]) -> None:
+    props = queue["Properties"]
+    assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
+
+
+@pytest.mark.parametrize(("template", "name", "bucket"), BUCKETS, ids=_ids(BUCKETS))
+def test_every_bucket_is_encrypted(template: str, name: str, bucket: dict[str, Any]) -> None:
+    rules = bucket["Properties"].get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+    algorithms = {r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules}
+    assert rules and algorithms <= {"AES256", "aws:kms", "aws:kms:dsse"}
+
+
+# -- IAM: no wildcard actions --------------------------------------------------------------------------
+@pytest.mark.parametrize("path", TEMPLATES, ids=[p.stem for p in TEMPLATES])
+def test_no_allow_statement_grants_a_wildcard_action(path: Path) -> None:
+    """No ``"*"``, ``dynamodb:*``, ``kms:*``, ``s3:*``, ``sqs:*`` or ``kms:Get*`` in an Allow; Deny may use them."""
+    allows, wildcards = 0, []
+    for name, resource in load(path)["Resources"].items():
+        for document in _documents(resource):
+            for statement in _statements(document):
+                if statement.get("Effect") != "Allow":
+                    continue
+                allows += 1
+                assert "NotAction" not in statement, f"{name}: an Allow with NotAction grants everything else"
+                actions = statement["Action"]
+                actions = actions["Fn::If"][1:] if isinstance(actions, dict) else _as_list(actions)
+                wildcards += [f"{name}: {a}" for a in actions if not isinstance(a, str) or "*" in a]
+    assert allows > 0
+    assert wildcards == []
+
+
+# -- TLS only ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("template", "name", "bucket"), BUCKETS, ids=_ids(BUCKETS))
+def test_every_bucket_refuses_requests_without_tls(template: str, name: str, bucket: dict[str, Any]) -> None:
+    doc = load(TEMPLATE_DIR / f"{template}.yaml")
+    assert _deployed_by_default(doc, bucket)
+    policies = [r for r in doc["Resources"].values() if r["Type"] == "AWS::S3::BucketPolicy"
+                and r["Properties"]["Bucket"] == {"Ref": name} and _deployed_by_default(doc, r)]
+    objects = {"Fn::Sub": f"${{{name}.Arn}}/*"}
+    assert any(_tls_only(s, "s3") and {"Fn::GetAtt": [name, "Arn"]} in _as_list(s["Resource"])
+               and objects in _as_list(s["Resource"])
+               for p in policies for s in _statements(p["Properties"]["PolicyDocument"]))
+
+
+@pytest.mark.parametrize(("template", "name", "queue"), QUEUES, ids=_ids(QUEUES))
+def test_every_queue_refuses_requests_without_tls(template: str, name: str, queue: dict[str, Any]) -> None:
+    doc = load(TEMPLATE_DIR / f"{template}.yaml")
+    policies = [r for r in doc["Resources"].values() if r["Type"] == "AWS::SQS::QueuePolicy"
+                and {"Ref": name} in r["Properties"]["Queues"] and _deployed_by_default(doc, r)]
+    assert any(_tls_only(s, "sqs") and {"Fn::GetAtt": [name, "Arn"]} in _as_list(s["Resource"])
+               for p in policies for s in _statements(p["Properties"]["PolicyDocument"]))
+
+
+# -- SQS: event sources, redrive, retention ------------------------------------------------------------
+def _number(value: Any, template: dict[str, Any], *, floor: bool = False) -> int:
+    """A literal number, or a parameter's default (its MinValue when ``floor``: the least it can be)."""
+    if isinstance(value, dict):
+        parameter = template["Parameters"][value["Ref"]]
+        return int(parameter["MinValue"] if floor else parameter["Default"])
+    return int(value)
+
+
+MAPPINGS = _resources("AWS::Lambda::EventSourceMapping")
+
+
+@pytest.mark.parametrize(("template", "name", "mapping"), MAPPINGS, ids=_ids(MAPPINGS))
+def test_event_source_queues_hide_a_message_six_times_the_function_timeout(
+        template: str, name: str, mapping: dict[str, Any]) -> None:
+    resources = load(TEMPLATE_DIR / f"{template}.yaml")["Resources"]
+    queue, attribute = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"]
+    function = resources[mapping["Properties"]["FunctionName"]["Ref"]]
+    assert attribute == "Arn" and resources[queue]["Type"] == "AWS::SQS::Queue"
+    timeout = int(function["Properties"].get("Timeout", 3))
+    assert int(resources[queue]["Properties"]["VisibilityTimeout"]) >= 6 * timeout
+
+
+def test_the_pipeline_has_event_sources_to_check() -> None:
+    assert {n for t, n, _ in MAPPINGS if t == "pipeline"} == {"AcceptEventSourceMapping", "ClearEventSourceMapping"}
+
+
+@pytest.mark.parametrize(("template", "name", "queue"), QUEUES, ids=_ids(QUEUES))
+def test_every_queue_sets_retention_and_redrives_after_five_receives(
+        template: str, name: str, queue: dict[str, Any]) -> None:
+    doc = load(TEMPLATE_DIR / f"{template}.yaml")
+    props = queue["Properties"]
+    assert "MessageRetentionPeriod" in props
+    redrive = props.get("RedrivePolicy")
+    if redrive is None:  # then it is a dead-letter queue itself
+        target = {"Fn::GetAtt": [name, "Arn"]}
+        sources = [r for r in doc["Resources"].values() if r["Type"] == "AWS::SQS::Queue"
+                   and r["Properties"].get("RedrivePolicy", {}).get("deadLetterTargetArn") == target]
+        assert sources, f"{name} has no dead-letter queue and is none"
+        return
+    assert _number(redrive["maxReceiveCount"], doc, floor=True) >= 5
+    assert _number(redrive["maxReceiveCount"], doc) >= 5
+    dead_letter = doc["Resources"][redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+    # a standard queue's message keeps its age in the dead-letter queue: that one must keep it longer
+    assert int(dead_letter["MessageRetentionPeriod"]) >= int(props["MessageRetentionPeriod"])
+
+
+# -- data residency ------------------------------------------------------------------------------------
+REGION = re.compile(r"\b(?:af|ap|ca|cn|eu|il|me|mx|sa|us)-(?:gov-)?[a-z]+-\d\b")
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=[p.stem for p in TEMPLATES])
+def test_stacks_deploy_only_in_allowed_regions(path: Path) -> None:
+    doc = load(path)
+    allowed = doc["Parameters"]["AllowedRegions"]
+    assert allowed["Type"] == "CommaDelimitedList" and allowed["Default"] == "eu-west-2"
+    asserts = [a["Assert"] for rule in doc.get("Rules", {}).values() if "Condition" not in rule
+               for a in rule["Assertions"]]
+    assert {"Fn::Contains": [{"Ref": "AllowedRegions"}, {"Ref": "AWS::Region"}]} in asserts
+    # and no resource names a region of its own (an ARN or endpoint elsewhere)
+    assert [s for s in _strings(doc["Resources"]) if REGION.search(s)] == []
+
+
+# -- the deploy helpers --------------------------------------------------------------------------------
+HELPERS: dict[str, Callable[..., Any]] = {
+    "pipeline": lambda cfn, **kw: pipeline_stack.deploy_pipeline(cfn, **kw),
+    "ledger": lambda cfn, **kw: ledger_stack.deploy_ledger(cfn, **kw),
+    "vault": lambda cfn, **kw: vault_stack.deploy_vault(cfn, None, **kw),
+    "audit": lambda cfn, **kw: audit_stack.deploy_audit(cfn, None, None, **kw),
+}
+MODULES = {"pipeline": pipeline_stack, "ledger": ledger_stack, "vault": vault_stack, "audit": audit_stack}
+
+
+class _Captured(Exception):
+    """Raised by the stand-in ``deploy_stack`` once it has seen the parameters."""
+
+
+@pytest.mark.parametrize("stack", sorted(HELPERS))
+def test_on_moto_is_keyword_only_and_off_by_default(stack: str) -> None:
+    helper = getattr(MODULES[stack], f"deploy_{stack}")
+    parameter = inspect.signature(helper).parameters["on_moto"]
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is False
+
+
+@pytest.mark.parametrize("stack", sorted(HELPERS))
+def test_a_helper_called_without_the_flag_deploys_scoped_iam_and_every_policy(
+        stack: str, env: AwsEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, str] = {}
+
+    def capture(_cfn: Any, *, parameters: dict[str, str], **_: Any) -> dict[str, str]:
+        seen.update(parameters)
+        raise _Captured
+
+    monkeypatch.setattr(MODULES[stack], "deploy_stack", capture)
+    with pytest.raises(_Captured):  # no KMS or S3 call comes first: those are moto's workarounds
+        HELPERS[stack](env.client("cloudformation"))
+    doc = load(TEMPLATE_DIR / f"{stack}.yaml")
+    for switch, production in {"ScopeToResources": "true", "EventSourceMappings": "enabled",
+                               "QueuePolicies": "enabled"}.items():
+        if switch in doc["Parameters"]:
+            assert seen.get(switch, doc["Parameters"][switch]["Default"]) == production, switch
+    assert seen["AllowedRegions"] == "eu-west-2"
+    assert not {"TokenMacKeyArn", "SigningKeyArn", "AuditBucketName"} & set(seen)
+
+
+@pytest.mark.parametrize("stack", sorted(HELPERS))
+def test_a_region_outside_the_allowed_ones_is_refused_before_anything_is_created(stack: str) -> None:
+    with open_environment("moto", region="us-east-1") as env:
+        cloudformation, kms = env.client("cloudformation"), env.client("kms")
+        with pytest.raises(ValueError, match="allowed_regions"):
+            HELPERS[stack](cloudformation, on_moto=True)
+        assert cloudformation.list_stacks()["StackSummaries"] == []
+        assert kms.list_keys()["Keys"] == []
+
+
+def test_allowed_regions_are_set_per_deployment_and_reach_the_template() -> None:
+    with open_environment("moto", region="us-east-1") as env:
+        cloudformation = env.client("cloudformation")
+        ledger_stack.deploy_ledger(cloudformation, name_prefix="dr", on_moto=True,
+                                   allowed_regions=("eu-west-2", "us-east-1"))
+        stack = cloudformation.describe_stacks(StackName="dr-ledger")["Stacks"][0]
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+        # AWS shows a list parameter as "a,b"; moto as "['a', 'b']"
+        assert REGION.findall(parameters["AllowedRegions"]) == ["eu-west-2", "us-east-1"]
