@@ -8,8 +8,8 @@ from __future__ import annotations
 
 # --8<-- [start:setup]
 from fasterpay.aws import Backend, open_environment
-from fasterpay.vault import Caller, DataKeyCachePolicy, VaultPolicy
-from fasterpay.vault.stack import deploy_vault, vault_as_role
+from fasterpay.vault import Caller, DataKeyCachePolicy, DynamoDbAuditLog, Vault, VaultPolicy
+from fasterpay.vault.stack import deploy_vault
 
 policy = VaultPolicy.of(
     grants=[("scheme-gateway", ["iban", "name"], ["scheme-submission"])],  # (1)!
@@ -23,7 +23,17 @@ def main() -> dict[str, str]:
     with open_environment() as env:
         resources = deploy_vault(env.client("cloudformation"), env.client("kms"),
                                  on_moto=env.backend is not Backend.AWS)
-        vault = vault_as_role(env, resources, None, policy=policy, cache=cache)
+        # --8<-- [start:wire]
+        dynamodb = env.client("dynamodb")
+        vault = Vault(
+            kms=env.client("kms"), dynamodb=dynamodb,
+            table_name=resources.vault_table,  # (1)!
+            key_id=resources.vault_key_arn, mac_key_id=resources.token_mac_key_arn,
+            audit=DynamoDbAuditLog(dynamodb, resources.audit_table),  # (2)!
+            policy=policy, cache=cache,
+            sts=env.client("sts"),  # (3)!
+        )
+        # --8<-- [end:wire]
         # --8<-- [start:tokenize]
         token = vault.tokenize(
             "GB82 WEST 1234 5698 7654 32", "iban", tenant="bank-a", subject="customer-42"

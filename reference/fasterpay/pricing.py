@@ -45,7 +45,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fasterpay.metering import MeterSnapshot
+    from .metering import MeterSnapshot
 
 __all__ = [
     "BYTES_PER_GB",

@@ -55,7 +55,11 @@ def __getattr__(name: str) -> object:
         from . import verify
 
         return getattr(verify, name)
-    raise AttributeError(f"module 'fasterpay.audit' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+#: Folders and modules to copy with this folder, into the same parent package: the copy test copies
+#: exactly these and runs the quick start.
+__copy_with__: tuple[str, ...] = ("vault", "observability", "aws.py", "cloudformation")
 
 __all__ = [
     "EMPTY_ROOT", "MAX_ENTRY_BYTES", "SIGNING_ALGORITHM", "AuditEntry", "AuditStore", "AuditStoreError",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from fasterpay.vault.audit import AuditLog, AuditRecord, AuditWriteError
+from ..vault.audit import AuditLog, AuditRecord, AuditWriteError
 
 from .entries import AuditEntry
 from .log import AuditTrail

@@ -23,6 +23,10 @@ from .store import (
     create_idempotency_table,
 )
 
+#: Folders and modules to copy with this folder, into the same parent package: the copy test copies
+#: exactly these and runs the quick start.
+__copy_with__: tuple[str, ...] = ()
+
 __all__ = [
     "FINGERPRINT_VERSION", "Claim", "DynamoDbIdempotencyStore", "IdempotencyError", "IdempotencyKeyReuseError",
     "IdempotencyRecord", "IdempotencyStore", "InMemoryIdempotencyStore", "InvalidIdempotencyKeyError",

@@ -51,6 +51,10 @@ from .schemes import SCHEMES, SEPA_INST, UK_FPS, RequiredField, SchemeRules, Unk
 from .validation import NOT_PROVIDED, Pacs008Validator, TransactionOutcome, ValidationReport, currency_exponent
 from .xmlsafe import DEFAULT_MAX_MESSAGE_BYTES, parse_xml
 
+#: Folders and modules to copy with this folder, into the same parent package: the copy test copies
+#: exactly these and runs the quick start.
+__copy_with__: tuple[str, ...] = ()
+
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES", "NOT_PROVIDED", "PACS002_NAMESPACE", "PACS002_VERSION", "PACS008_NAMESPACE",
     "PACS008_VERSION", "REASON_DESCRIPTIONS", "SCHEMES", "SEPA_INST", "UK_FPS", "Account", "Agent",

@@ -31,6 +31,10 @@ from .model import (
 from .outbox import OutboxRelay, RelayReport
 from .service import TransferService
 
+#: Folders and modules to copy with this folder, into the same parent package: the copy test copies
+#: exactly these and runs the quick start.
+__copy_with__: tuple[str, ...] = ("idempotency", "aws.py", "cloudformation")
+
 __all__ = [
     "CONSUMER_STEPS", "RELAY_STEPS", "TRANSFER_STEPS", "Account", "Balance", "ConsumerReport", "CrashPlan",
     "CurrencyMismatchError", "DeduplicatingConsumer", "InsufficientFundsError", "InvalidTransferError",

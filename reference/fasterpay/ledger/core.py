@@ -31,8 +31,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fasterpay.idempotency.fingerprint import fingerprint
-from fasterpay.idempotency.store import TransactionalCompletion
+from ..idempotency.fingerprint import fingerprint
+from ..idempotency.store import TransactionalCompletion
 
 from .model import (
     Crash,
@@ -409,7 +409,7 @@ def create_ledger_tables(dynamodb: Any, sqs: Any | None, prefix: str, *, queue: 
     Examples:
         >>> tables = create_ledger_tables(env.client("dynamodb"), env.client("sqs"), "bench-1")  # doctest: +SKIP
     """
-    from fasterpay.idempotency.store import create_idempotency_table
+    from ..idempotency.store import create_idempotency_table
 
     def table(name: str, *, sort_key: bool = False, ttl: bool = False) -> str:
         if ttl:

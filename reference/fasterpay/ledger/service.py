@@ -8,8 +8,8 @@ attempt whose lease ran out is refused at commit (its fence is stale).
 
 from __future__ import annotations
 
-from fasterpay.idempotency.fingerprint import fingerprint
-from fasterpay.idempotency.store import DynamoDbIdempotencyStore, LeaseLostError, Replay
+from ..idempotency.fingerprint import fingerprint
+from ..idempotency.store import DynamoDbIdempotencyStore, LeaseLostError, Replay
 
 from .core import Ledger
 from .model import Crash, Transfer, TransferRefusedError, TransferResult, no_crash

@@ -34,6 +34,10 @@ from .tracing import (
     trace_id_hex,
 )
 
+#: Folders and modules to copy with this folder, into the same parent package: the copy test copies
+#: exactly these and runs the quick start.
+__copy_with__: tuple[str, ...] = ("audit", "vault")
+
 __all__ = [
     "PERSONAL_FIELD_NAMES", "SRE_WORKBOOK_ALERTS", "AlertEvaluation", "AlertFiring", "BurnRateAlert",
     "DetokenizeSpikeDetector", "EmfError", "PaymentLogger", "PaymentMetrics", "PersonalDataError",

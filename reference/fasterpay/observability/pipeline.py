@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Tracer
 
-from fasterpay.audit import AuditEntry, AuditTrail, InvalidEntryError
+from ..audit import AuditEntry, AuditTrail, InvalidEntryError
 
 from .emf import PaymentMetrics
 from .logs import PaymentLogger
@@ -45,7 +45,7 @@ from .redaction import PersonalDataError, personal_value_registry, refuse_person
 from .tracing import stage_span
 
 if TYPE_CHECKING:  # only for the annotation: this module does not need the pipeline package
-    from fasterpay.pipeline import Answer
+    from ..pipeline import Answer
 
 __all__ = ["AUDIT_FLUSH_STEPS", "INVOCATION_END_STEPS", "PipelineTelemetry"]
 

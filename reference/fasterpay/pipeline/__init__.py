@@ -59,6 +59,10 @@ from .stages import (
 )
 from .store import FINAL_STATUSES, HoldOutcome, PaymentStore, StoredPayment, TransitionConflictError
 
+#: Folders and modules to copy with this folder, into the same parent package: the copy test copies
+#: exactly these and runs the quick start.
+__copy_with__: tuple[str, ...] = ("iso20022", "vault", "ledger", "idempotency", "aws.py", "cloudformation")
+
 __all__ = [
     "FINAL_STATUSES", "HANDLERS", "LOGICAL_STEPS", "STEP_NAMES", "Answer", "Clients", "ConfigurationError",
     "DeadLetter", "Entry", "FanOut", "FraudRules", "HoldOutcome", "LocalRunner", "NameMatch", "NameMatcher", "NoTelemetry", "Payment", "PaymentStore",

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from fasterpay.ledger import SimulatedCrash  # one crash type for the ledger's and the pipeline's steps
+from ..ledger import SimulatedCrash  # one crash type for the ledger's and the pipeline's steps
 
 __all__ = [
     "Payment",

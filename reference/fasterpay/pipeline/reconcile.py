@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from fasterpay.ledger import Ledger
+from ..ledger import Ledger
 
 from .settlement import SettlementBook, replay_cycle
 from .store import PaymentStore, StoredPayment

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from fasterpay.iso20022.schemes import SCHEMES, SchemeRules
+from ..iso20022.schemes import SCHEMES, SchemeRules
 
 from .model import Payment
 
@@ -141,5 +141,5 @@ class RoutingRules:
 
 def default_routing_rules() -> RoutingRules:
     """The rules shipped in ``routing.yaml``."""
-    text = files("fasterpay.pipeline").joinpath("routing.yaml").read_text(encoding="utf-8")
+    text = files(__name__.rpartition(".")[0]).joinpath("routing.yaml").read_text(encoding="utf-8")
     return RoutingRules.from_mapping(yaml.safe_load(text))

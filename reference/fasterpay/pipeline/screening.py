@@ -156,7 +156,7 @@ def screening_key(name: str) -> str:
 
 def load_sanctions_list() -> list[str]:
     """The fictional test list shipped in ``sanctions.yaml``."""
-    text = files("fasterpay.pipeline").joinpath("sanctions.yaml").read_text(encoding="utf-8")
+    text = files(__name__.rpartition(".")[0]).joinpath("sanctions.yaml").read_text(encoding="utf-8")
     return [str(n) for n in yaml.safe_load(text)["names"]]
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fasterpay.ledger import Ledger, Transfer
+from ..ledger import Ledger, Transfer
 
 from .model import inflight_account, settled_account
 

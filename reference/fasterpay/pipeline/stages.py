@@ -38,8 +38,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fasterpay.iso20022 import Pacs008Validator
-from fasterpay.iso20022.validation import currency_exponent
+from ..iso20022 import Pacs008Validator
+from ..iso20022.validation import currency_exponent
 
 from .gateway import SchemeAnswer, SchemeGateway
 from .model import Payment, PoisonMessageError, SimulatedCrash, to_minor_units

@@ -33,6 +33,10 @@ from .core import (
 from .datakeys import NO_CACHING, TOKEN_KEY_LABEL, DataKey, DataKeyCache, DataKeyCachePolicy, TokenKeyCache
 from .policy import Caller, DetokenizeGrant, VaultPolicy
 
+#: Folders and modules to copy with this folder, into the same parent package: the copy test copies
+#: exactly these and runs the quick start.
+__copy_with__: tuple[str, ...] = ("aws.py", "cloudformation")
+
 __all__ = [
     "ALGORITHM", "NO_CACHING", "TOKEN_KEY_LABEL", "UNAUTHORISED_RESULTS", "AuditLog", "AuditRecord",
     "AuditResult", "AuditWriteError", "BatchIncompleteError", "Caller", "DataClass", "DataKey", "DataKeyCache",
