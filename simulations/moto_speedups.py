@@ -23,7 +23,7 @@ messages counted and returned are the same.
 
 The third is a clock, not a speed-up of moto's code: moto's SQS reads the wall clock for visibility
 timeouts, delays and the FIFO deduplication window. A receive whose answer the fault injector drops
-leaves its message invisible for the queue's whole visibility timeout (60 s in the template), and
+leaves its message invisible for the queue's whole visibility timeout (180 s in the template), and
 the local runner would wait that long in real time. With the patch, SQS reads the wall clock plus an
 offset that :func:`advance_sqs_clock` moves on, and the benches hand that function to the runner as
 its ``sleep``: the wait happens in simulated time, and every timer SQS keeps (visibility, delay,

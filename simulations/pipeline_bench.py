@@ -97,6 +97,9 @@ __all__ = [
 ]
 
 TENANT = "bank-a"
+#: The longest wait between the runners' idle checks. The waits pass in simulated SQS time, so long steps cost
+#: nothing, and a message whose receive was lost comes back after its 180 s visibility timeout in a few checks.
+SIMULATED_MAX_WAIT = 30.0
 #: On moto, each set's vault table lives in a region backend of its own: moto's TransactWriteItems deep-copies
 #: every table of its region on each call, so the vault's records would slow the ledger's transactions.
 VAULT_REGION_ON_MOTO = "eu-west-1"
@@ -381,11 +384,12 @@ class PipelineHarness:
         self.kms_cold_start = self.meter.count(service="kms")
         self.runner = LocalRunner(self.clients.sqs, {q: self.res.queues[q] for q in ("accept", "clear")},
                                   make_handlers(self.ctx), region=env.region, batch_size=settings.batch_size,
-                                  on_crash=lambda *a: None, control=self.admin_sqs, sleep=self._wait)
+                                  on_crash=lambda *a: None, control=self.admin_sqs, sleep=self._wait,
+                                  max_wait=SIMULATED_MAX_WAIT)
         self.reader = _AnswerReader(self.crash)
         self.answers = LocalRunner(self.clients.sqs, {"answers": self.res.queues["answers"]},
                                    {"answers": self.reader}, region=env.region, batch_size=10, control=self.admin_sqs,
-                                   sleep=self._wait)
+                                   sleep=self._wait, max_wait=SIMULATED_MAX_WAIT)
         self.channel = self.meter.attach(env.client("sqs"))  # the sender's channel: metered, not faulted
 
     def _wait(self, seconds: float) -> None:
