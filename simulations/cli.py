@@ -9,6 +9,9 @@ Examples:
     python -m simulations bench --payments 1000 --json
     python -m simulations replay --payments 100
     python -m simulations chaos --payments 1000 --seed 3 --duplicate-rate 0.1 --throttle-rate 0.05 --json
+    python -m simulations deploy --estimate-only
+    python -m simulations deploy --prefix fp-trial
+    python -m simulations teardown --prefix fp-trial
 """
 
 from __future__ import annotations
@@ -315,9 +318,56 @@ def run_chaos_command(args: argparse.Namespace) -> int:
     return _finish(args, summary, {"workers": args.workers})
 
 
+def register_deploy(subparsers: argparse._SubParsersAction) -> None:
+    """``deploy``: every stack under one name prefix, after the idle cost per day; guarded on real AWS."""
+    from simulations.deploy import add_arguments
+
+    parser = subparsers.add_parser(
+        "deploy", help="create the vault, ledger, audit and pipeline stacks under one name prefix",
+        description=(
+            "Print what the stacks cost per day when idle (computed from the templates and the dated price table), "
+            "then create the vault, ledger, audit and pipeline stacks under --prefix on the backend FASTERPAY_BACKEND "
+            "chooses, uploading build/lambda/fasterpay-lambda.zip (make package) when it exists. A real account "
+            "(FASTERPAY_BACKEND=aws) is refused unless FASTERPAY_ALLOW_REAL_AWS=1; the account and region are then "
+            "shown and confirmed unless --yes."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(parser, deploy=True)
+    parser.set_defaults(handler=run_deploy_command, parser=parser)
+
+
+def run_deploy_command(args: argparse.Namespace) -> int:
+    """Estimate, check the account, deploy."""
+    from simulations.deploy import run_deploy
+
+    return run_deploy(args)
+
+
+def register_teardown(subparsers: argparse._SubParsersAction) -> None:
+    """``teardown``: delete everything ``deploy`` created under a prefix, retained resources included."""
+    from simulations.deploy import add_arguments
+
+    parser = subparsers.add_parser(
+        "teardown", help="delete everything deploy created under a name prefix",
+        description=(
+            "Delete the stacks under --prefix, then what they retain or deploy created beside them: tables, queues, "
+            "buckets (emptied as far as Object Lock allows), functions, log groups, alarms, IAM roles and policies, "
+            "KMS aliases; KMS keys are scheduled for deletion in 7 days. Says what Object Lock leaves behind and "
+            "until when. A second run finds nothing and succeeds. Guarded like deploy."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(parser, deploy=False)
+    parser.set_defaults(handler=run_teardown_command, parser=parser)
+
+
+def run_teardown_command(args: argparse.Namespace) -> int:
+    """Check the account, show the plan, delete."""
+    from simulations.deploy import run_teardown
+
+    return run_teardown(args)
+
+
 #: Subcommands in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    register_generate, register_bench, register_replay, register_chaos)
+    register_generate, register_bench, register_replay, register_chaos, register_deploy, register_teardown)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulations",
         description=("Simulations for Faster Payments on AWS: payload generation, the payment pipeline's bench, "
-                     "settlement replay and chaos."),
+                     "settlement replay and chaos; deploy and teardown of every stack on an account."),
     )
     subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="COMMAND", required=True)
     for register in SUBCOMMANDS:

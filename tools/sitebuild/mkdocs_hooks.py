@@ -5,7 +5,8 @@
   their metrics → ``build/metrics/``;
 * threat models: ``compliance/threats/<slug>.yaml`` → ``build/generated/threats/<slug>.md``, and a source
   page per referenced file under ``docs/generated/source/``;
-* metrics: per-article figure tables, the KPI table, the latency model and the price table.
+* metrics: per-article figure tables, the KPI table, the latency model and the price table;
+* the deployed stacks' idle cost per day (``simulations.deploy.estimate_markdown``).
 
 A failure in any step fails the build (mkdocs ``PluginError``).
 """
@@ -109,6 +110,9 @@ def generate(docs_dir: Path) -> None:
         ["Service", "Operation", "p50 (ms)", "p99 (ms)"],
         [(r["service"], r["operation"], r["p50_ms"], r["p99_ms"]) for r in DEFAULT_LATENCY_MODEL.describe()],
     ) + f"\nSource: {DEFAULT_LATENCY_MODEL.source}\n")
+    from simulations.deploy import estimate_markdown
+
+    _write(GENERATED / "deploy-estimate.md", estimate_markdown())  # the idle stacks' cost per day, no AWS call
     _write(GENERATED / "price-table.md", render_rows(
         ["Item", "USD"],
         [(f.name.replace("_", " "), getattr(DEFAULT_PRICES, f.name)) for f in fields(DEFAULT_PRICES)
