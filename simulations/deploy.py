@@ -402,7 +402,8 @@ def _upload_package(s3: Any, bucket: str, region: str, package: Path) -> str:
 
 
 def deploy_all(env: AwsEnvironment, *, prefix: str = DEFAULT_PREFIX, package: Path | None = DEFAULT_PACKAGE,
-               retention_days: int = 1, log: Callable[[str], None] = print) -> Deployment:
+               retention_days: int = 1, allowed_regions: tuple[str, ...] = ("eu-west-2",),
+               log: Callable[[str], None] = print) -> Deployment:
     """Create the vault, ledger, audit and pipeline stacks under ``prefix`` and return what they hold.
 
     Refuses with :class:`PrefixInUseError` if anything named for the prefix exists already. IAM is scoped
@@ -435,14 +436,16 @@ def deploy_all(env: AwsEnvironment, *, prefix: str = DEFAULT_PREFIX, package: Pa
         return arn
 
     log(f"stack {prefix}-vault ...")
-    vault = deploy_vault(cfn, kms, name_prefix=prefix, on_moto=on_moto)
+    vault = deploy_vault(cfn, kms, name_prefix=prefix, on_moto=on_moto, allowed_regions=allowed_regions)
     stacks.append(f"{prefix}-vault")
     keys = [label("vault-key", vault.vault_key_arn), label("token-mac-key", vault.token_mac_key_arn)]
     log(f"stack {prefix}-ledger ...")
-    ledger = deploy_ledger(cfn, name_prefix=prefix, on_moto=on_moto, dynamodb=dynamodb)
+    ledger = deploy_ledger(cfn, name_prefix=prefix, on_moto=on_moto, dynamodb=dynamodb,
+                           allowed_regions=allowed_regions)
     stacks.append(f"{prefix}-ledger")
     log(f"stack {prefix}-audit ...")
-    audit = deploy_audit(cfn, kms, s3, name_prefix=prefix, retention_days=retention_days, on_moto=on_moto)
+    audit = deploy_audit(cfn, kms, s3, name_prefix=prefix, retention_days=retention_days, on_moto=on_moto,
+                         allowed_regions=allowed_regions)
     stacks.append(f"{prefix}-audit")
     keys.append(label("audit-signing-key", audit.signing_key_arn))
     parameters = {
@@ -461,7 +464,8 @@ def deploy_all(env: AwsEnvironment, *, prefix: str = DEFAULT_PREFIX, package: Pa
         log(f"no package at {package}: the pipeline's functions are placeholders that refuse every event. "
             "Run `make package` and deploy again (after teardown) to deploy the real handlers.")
     log(f"stack {prefix}-pipeline ...")
-    pipeline = deploy_pipeline(cfn, name_prefix=prefix, on_moto=on_moto, parameters=parameters)
+    pipeline = deploy_pipeline(cfn, name_prefix=prefix, on_moto=on_moto, parameters=parameters,
+                               allowed_regions=allowed_regions)
     stacks.append(f"{prefix}-pipeline")
     return Deployment(prefix=prefix, region=env.region, account=account, stacks=tuple(stacks), vault=vault,
                       ledger=ledger, audit=audit, pipeline=pipeline, code=code, key_arns=tuple(keys))
@@ -903,7 +907,7 @@ def run_deploy(args: Any, *, ask: Callable[[str], str] = input, out: Callable[[s
             return 1
         try:
             deployment = deploy_all(env, prefix=args.prefix, package=package, retention_days=args.retention_days,
-                                    log=out)
+                                    allowed_regions=args.allowed_regions, log=out)
         except PrefixInUseError as error:
             out(f"refused: {error}")
             return 1
@@ -958,6 +962,15 @@ def _days(text: str) -> int:
     return int(text)
 
 
+def _regions(text: str) -> tuple[str, ...]:
+    import argparse
+
+    regions = tuple(r.strip() for r in text.split(",") if r.strip())
+    if not regions or any(not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", r) for r in regions):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of AWS regions")
+    return regions
+
+
 def add_arguments(parser: Any, *, deploy: bool) -> None:
     """The options ``deploy`` and ``teardown`` share, and deploy's own."""
     parser.add_argument("--prefix", default=DEFAULT_PREFIX,
@@ -971,6 +984,9 @@ def add_arguments(parser: Any, *, deploy: bool) -> None:
         parser.add_argument("--package", type=Path, default=None,
                             help=f"zip of the Lambda code (default: {DEFAULT_PACKAGE.relative_to(REPO)}, "
                                  "written by `make package`)")
+        parser.add_argument("--allowed-regions", type=_regions, default=("eu-west-2",),
+                            help="comma-separated regions the stacks may hold data in (data residency; "
+                                 "default eu-west-2): deploy refuses any other region")
         parser.add_argument("--retention-days", type=_days, default=1,
                             help="COMPLIANCE-mode Object Lock retention of the audit bucket, in days: "
                                  "nothing written there can be deleted sooner")

@@ -376,3 +376,17 @@ def test_the_pages_commands_parse_and_name_files_that_exist() -> None:
     notebook = next(line for line in _script_lines() if line.startswith("jupyter nbconvert"))
     assert (REPO / notebook.split("--execute ")[1].split()[0]).is_file()
     assert shutil.which("jupyter-nbconvert", path=str(Path(sys.executable).parent)) is not None
+
+
+def test_deploy_takes_the_allowed_regions_and_refuses_the_others_before_creating_anything(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Data residency per deployment: the allowed regions reach every helper; a region outside them is refused."""
+    from simulations.cli import build_parser, main
+
+    args = build_parser().parse_args(["deploy", "--allowed-regions", "eu-west-2,eu-west-1"])
+    assert args.allowed_regions == ("eu-west-2", "eu-west-1")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["deploy", "--allowed-regions", "not a region"])
+    code = main(["deploy", "--region", "us-east-1", "--allowed-regions", "eu-west-2", "--yes", "--package", "none.zip"])
+    out = capsys.readouterr().out
+    assert code != 0 and "us-east-1 is not in allowed_regions ('eu-west-2',)" in out
