@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sitebuild.pages import render_kpis
+from sitebuild.pages import number, render_kpis
 from sitecheck import REPO, fenced_blocks, parse, resolve, snippet_includes
 
 pytestmark = [pytest.mark.site, pytest.mark.xdist_group("site")]
@@ -77,9 +77,9 @@ def test_every_figure_on_the_kpi_page_comes_from_a_metrics_file(site: Path) -> N
     published = [f for m in metrics.values() for f in m["figures"] if f["kpi"]]
     assert published
     for figure in published:
-        assert f"<strong>{figure['value']}</strong>" in html, figure
-    shown = re.findall(r"<strong>([0-9.]+)</strong>", html)
-    assert sorted(shown) == sorted(f["value"] for f in published), "a number on the KPI page has no metrics file"
+        assert f"<strong>{number(figure['value'])}</strong>" in html, figure
+    shown = re.findall(r"<strong>([0-9.,]+)</strong>", html)
+    assert sorted(shown) == sorted(number(f["value"]) for f in published), "a number on the KPI page has no metrics file"
     from sitebuild.pages import KPIS
 
     produced = {f["kpi"] for f in published}
@@ -152,3 +152,40 @@ def test_the_pipeline_notebooks_outputs_hold_no_personal_data(site: Path) -> Non
     report = scan_notebooks(paths, registry=registry)
     assert report.items_scanned >= 20, report.items  # 37 text outputs at CI size
     assert report.refusals == 0, report.examples
+
+
+def _png_dpi_and_width(png: bytes) -> tuple[float, int]:
+    """(dots per inch from the pHYs chunk, pixel width) of a PNG; dpi 0 when it states none."""
+    import struct
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width = struct.unpack(">I", png[16:20])[0]
+    at = 8
+    while at < len(png):
+        length, kind = struct.unpack(">I4s", png[at:at + 8])
+        if kind == b"pHYs":
+            per_metre, _, unit = struct.unpack(">IIB", png[at + 8:at + 17])
+            return (per_metre * 0.0254 if unit == 1 else 0.0), width
+        at += 12 + length
+    return 0.0, width
+
+
+def test_every_notebook_plot_is_150_dpi_and_sized_to_the_column(site: Path) -> None:
+    """Plots are drawn at 150 dpi or more and at most 7.2 inches wide, so the site shows them near their
+    drawn size: labels stay legible in the column, and sharp when opened full size."""
+    import base64
+
+    import nbformat
+
+    plots = 0
+    for path in sorted((REPO / "docs" / "generated" / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {}).get("image/png")
+                if not data:
+                    continue
+                plots += 1
+                dpi, width = _png_dpi_and_width(base64.b64decode(data))
+                assert dpi >= 149.9, f"{path.name}: a plot at {dpi:.0f} dpi"
+                assert width / dpi <= 7.2 + 1e-6, f"{path.name}: a plot {width / dpi:.1f} in wide"
+    assert plots >= 10
