@@ -388,19 +388,37 @@ def test_render_links_code_and_tests_with_the_link_base_verbatim(markdown: str) 
     assert f"({LINK_BASE}infra/vault-policy.json)" in markdown
 
 
-def test_render_has_threat_rows_with_anchored_mitigations(markdown: str) -> None:
-    row = next(line for line in markdown.splitlines() if "threat-tokenisation-vault-t2" in line
-               and line.startswith("| <span"))
-    cells = [c.strip() for c in row.strip("|").split(" | ")]
-    assert cells[1].startswith("A compromised detokenizer")
-    assert cells[2:5] == ["R T", "medium", "partially-mitigated"]
-    assert cells[5] == ("[M1](#threat-tokenisation-vault-m1), "
-                        "[M2](#threat-tokenisation-vault-m2)")
-    assert '<span id="threat-tokenisation-vault-m2"></span>M2' in markdown
+def _blocks(markdown: str, kind: str) -> dict[str, str]:
+    """The rendered blocks of one kind (fp-threat or fp-mitigation), by anchor id."""
+    found = re.findall(rf'<div class="{kind}" id="([^"]+)" markdown>\n(.*?)\n</div>', markdown, re.S)
+    return dict(found)
 
 
-def test_render_escapes_pipes_in_cells(markdown: str) -> None:
-    assert r"conditional puts \| never updates" in markdown
+def test_render_gives_each_threat_a_block_with_chips_and_anchored_mitigations(markdown: str) -> None:
+    block = _blocks(markdown, "fp-threat")["threat-tokenisation-vault-t2"]
+    paragraphs = [p.strip() for p in block.strip().split("\n\n")]
+    assert paragraphs[0].startswith("**T2** ")
+    chips = re.findall(r'<span class="fp-chip[^"]*"[^>]*>([^<]+)</span>', paragraphs[0])
+    assert chips == ["R", "T", "medium", "partially-mitigated"]
+    assert paragraphs[1].startswith("A compromised detokenizer") and "\n" not in paragraphs[1]
+    assert paragraphs[2] == ("Mitigations: [M1](#threat-tokenisation-vault-m1), "
+                             "[M2](#threat-tokenisation-vault-m2)")
+    assert "threat-tokenisation-vault-m2" in _blocks(markdown, "fp-mitigation")
+
+
+def test_render_lists_code_and_tests_one_per_line(markdown: str) -> None:
+    block = _blocks(markdown, "fp-mitigation")["threat-tokenisation-vault-m1"]
+    code = block[block.index("Code:"):block.index("Tests:")]
+    tests = block[block.index("Tests:"):]
+    assert [line for line in code.splitlines() if line.startswith("- ")] == [
+        f"- [`reference/fasterpay/vault.py::Vault.detokenize`]({LINK_BASE}reference/fasterpay/vault.py#L5)"]
+    assert all(line.startswith("- [`") for line in tests.splitlines()[2:] if line.strip())
+
+
+def test_render_keeps_pipes_as_written(markdown: str) -> None:
+    md = pytest.importorskip("markdown")
+    html = md.markdown(markdown, extensions=["tables", "md_in_html"])
+    assert "conditional puts | never updates" in html
 
 
 def test_render_stride_summary_counts_each_letter(markdown: str) -> None:
@@ -411,12 +429,12 @@ def test_render_stride_summary_counts_each_letter(markdown: str) -> None:
         assert expected in summary
 
 
-def test_rendered_tables_parse_with_python_markdown(markdown: str) -> None:
+def test_rendered_blocks_parse_with_python_markdown(markdown: str) -> None:
     md = pytest.importorskip("markdown")
-    html = md.markdown(markdown, extensions=["tables"])
-    assert html.count("<table>") == 2
-    assert html.count("<tr>") == 2 + 1 + 2 + 1  # threats + header, mitigations + header
-    assert "conditional puts | never updates" in html
+    html = md.markdown(markdown, extensions=["tables", "md_in_html"])
+    assert "<table>" not in html
+    assert html.count('<div class="fp-threat"') == 2 and html.count('<div class="fp-mitigation"') == 2
+    assert "<ul>" in html and "markdown" not in re.findall(r"<div[^>]*>", html)[0]
 
 
 @pytest.mark.parametrize("link_base", ["..", "docs", "", "https://github.com/o/r/blob/main"])

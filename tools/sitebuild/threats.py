@@ -486,20 +486,9 @@ of account data."
     return sentence[:1].upper() + sentence[1:]
 
 
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
-
-
-def _cell(text: str) -> str:
-    """Make text safe for one Markdown table cell: one line, pipes escaped outside code spans."""
-    text = " ".join(text.split())
-    out: list[str] = []
-    last = 0
-    for match in _CODE_SPAN.finditer(text):
-        out.append(text[last:match.start()].replace("|", r"\|"))
-        out.append(match.group(0))  # Python-Markdown keeps pipes inside code spans
-        last = match.end()
-    out.append(text[last:].replace("|", r"\|"))
-    return "".join(out)
+def _line(text: str) -> str:
+    """Text on one line (a threat's sentence sits in one Markdown paragraph)."""
+    return " ".join(text.split())
 
 
 def _anchor(model: ThreatModel, item_id: str) -> str:
@@ -514,7 +503,10 @@ def _link(ref: SourceRef, link_base: str, link_suffix: str, line_anchor: str) ->
 
 def render_markdown(model: ThreatModel, *, link_base: str, heading_level: int = 3, link_suffix: str = "",
                     line_anchor: str = "#L{line}") -> str:
-    """Render a threat model as Markdown: STRIDE summary, threats table, mitigations table.
+    """Render a threat model as Markdown: STRIDE summary, one block per threat, one per mitigation.
+
+    Each threat is a block (``div.fp-threat``, ``md_in_html``) with its sentence at full width and its
+    STRIDE letters, priority and status as chips; each mitigation lists its code and tests one per line.
 
     ``link_base`` is prefixed verbatim to every repository path: an absolute URL (for example
     ``https://github.com/OWNER/REPO/blob/COMMIT/``) or a relative path to source pages the site
@@ -534,38 +526,45 @@ def render_markdown(model: ThreatModel, *, link_base: str, heading_level: int = 
     counts = Counter(letter for threat in model.threats for letter in threat.stride)
     summary = " · ".join(f"{name} ({letter}) {counts[letter]}" for letter, name in STRIDE.items())
 
-    lines = [
-        f"**STRIDE** ({len(model.threats)} threats): {summary}",
-        "",
-        f"{hashes} Threats",
-        "",
-        "| ID | Threat | STRIDE | Priority | Status | Mitigations |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = [f"**STRIDE** ({len(model.threats)} threats): {summary}", "", f"{hashes} Threats", ""]
     for threat in model.threats:
         mitigations = ", ".join(f"[{m.id}](#{_anchor(model, m.id)})" for m in threat.mitigations)
-        lines.append(
-            f'| <span id="{_anchor(model, threat.id)}"></span>{_cell(threat.id)} '
-            f"| {_cell(statement(threat))} | {' '.join(threat.stride)} | {threat.priority} "
-            f"| {threat.status} | {mitigations or '—'} |"
-        )
-    lines += [
-        "",
-        f"{hashes} Mitigations",
-        "",
-        "| ID | Mitigation | Threats | Code | Tests |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+        chips = " ".join(f'<span class="fp-chip fp-stride" title="{STRIDE[letter]}">{letter}</span>'
+                         for letter in threat.stride)
+        lines += [
+            f'<div class="fp-threat" id="{_anchor(model, threat.id)}" markdown>',
+            "",
+            f"**{_line(threat.id)}** {chips} "
+            f'<span class="fp-chip fp-priority-{threat.priority}" title="priority">{threat.priority}</span> '
+            f'<span class="fp-chip fp-status" title="status">{threat.status}</span>',
+            "",
+            _line(statement(threat)),
+            "",
+            f"Mitigations: {mitigations or '—'}",
+            "",
+            "</div>",
+            "",
+        ]
+    lines += [f"{hashes} Mitigations", ""]
     for mitigation in model.mitigations:
         threats = ", ".join(
             f"[{t.id}](#{_anchor(model, t.id)})" for t in model.threats
             if any(m.id == mitigation.id for m in t.mitigations)
         )
-        code = "<br>".join(_link(r, link_base, link_suffix, line_anchor) for r in mitigation.code) or "—"
-        tests = "<br>".join(_link(r, link_base, link_suffix, line_anchor) for r in mitigation.tests) or "—"
-        lines.append(
-            f'| <span id="{_anchor(model, mitigation.id)}"></span>{_cell(mitigation.id)} '
-            f"| **{_cell(mitigation.title)}**: {_cell(mitigation.description)} "
-            f"| {threats} | {code} | {tests} |"
-        )
+        lines += [
+            f'<div class="fp-mitigation" id="{_anchor(model, mitigation.id)}" markdown>',
+            "",
+            f"**{_line(mitigation.id)} · {_line(mitigation.title)}**: {_line(mitigation.description)}",
+            "",
+            f"Threats: {threats or '—'}",
+            "",
+        ]
+        for label, refs in (("Code", mitigation.code), ("Tests", mitigation.tests)):
+            if not refs:
+                lines += [f"{label}: —", ""]
+                continue
+            lines += [f"{label}:", ""]
+            lines += [f"- {_link(r, link_base, link_suffix, line_anchor)}" for r in refs]
+            lines.append("")
+        lines += ["</div>", ""]
     return "\n".join(lines) + "\n"
