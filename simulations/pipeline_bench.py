@@ -258,6 +258,7 @@ class _Totals:
     latency_authorise: list[float] = field(default_factory=list)
     latency_scheme: list[float] = field(default_factory=list)
     handler_seconds: float = 0.0
+    peak_set_tps: float = 0.0  # the busiest table set: its payments over its own handler time
     scheme_wait_seconds: float = 0.0
     invocations: Counter[str] = field(default_factory=Counter)
     log_bytes: int = 0
@@ -303,6 +304,7 @@ class RunSummary:
     seconds_in_handlers: float
     cycles: int
     replay_mismatches: int
+    peak_set_tps: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -653,6 +655,7 @@ def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str
         if done:
             h.new_set()
         messages = _messages(settings, first + done, count)
+        handler_seconds_before = totals.handler_seconds
         h.open_house_accounts()
         h.onboard(messages, random.Random(settings.seed + first + done))  # a set's funding: its own seed
         cycles: list[str] = []
@@ -669,6 +672,8 @@ def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str
             h.cycle_no += 1  # the next chunk clears into the next cycle; a late redelivery keeps its own
             h.clock.advance(1.0)
         _drive(h, totals)  # everything answered before the cycles of the set close
+        set_seconds = totals.handler_seconds - handler_seconds_before
+        totals.peak_set_tps = max(totals.peak_set_tps, count / set_seconds if set_seconds else 0.0)
         for cycle in cycles:
             h.settle(cycle)
             h.relay_ledger_events()  # the settlement transfers' events, relayed and consumed cycle by cycle
@@ -927,6 +932,7 @@ def _summary(h: PipelineHarness, settings: RunSettings, totals: _Totals, snapsho
         latency_samples={key: values[:_SAMPLES_KEPT] for key, values in samples.items()},
         peak_rss_mb=_peak_rss_mb(), seconds=seconds,
         seconds_in_handlers=totals.handler_seconds, cycles=totals.cycles, replay_mismatches=totals.replay_mismatches,
+        peak_set_tps=totals.peak_set_tps,
     )
 
 
@@ -971,6 +977,7 @@ def merge_summaries(parts: Sequence[RunSummary], *, settings: RunSettings, secon
         latency_ms={key: _pcts(values) for key, values in samples.items()}, latency_samples=dict(samples),
         peak_rss_mb=max(p.peak_rss_mb for p in parts), seconds=seconds,
         seconds_in_handlers=sum(p.seconds_in_handlers for p in parts), cycles=sum(p.cycles for p in parts),
+        peak_set_tps=max(p.peak_set_tps for p in parts),
         replay_mismatches=sum(p.replay_mismatches for p in parts),
     )
 

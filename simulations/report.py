@@ -133,8 +133,12 @@ def bench_figures(summary: RunSummary, floor: FloorResult, *, chaos: RunSummary 
                   places=2, kpi="error_rate"),
         Figure.of("latency_p50", "Ingest to ACSP p50, without the scheme", summary.latency_ms["ingest_to_acsp"]["p50"],
                   "ms", "modelled", int(summary.latency_ms["ingest_to_acsp"]["n"]), places=0, kpi="latency_p50"),
-        Figure.of("authorise_p99", "Authorisation p99", summary.latency_ms["authorise"]["p99"], "ms", "modelled",
-                  int(summary.latency_ms["authorise"]["n"]), places=0),
+        *(Figure.of(f"authorise_{p}", f"Authorisation {p}", summary.latency_ms["authorise"][p], "ms", "modelled",
+                    int(summary.latency_ms["authorise"]["n"]), places=0, kpi=f"authorise_{p}")
+          for p in ("p50", "p95", "p99")),
+        Figure.of("tps_peak", "Throughput: payments over handler time, busiest table set",
+                  summary.peak_set_tps, "payments/s", "measured on moto", min(summary.settings.set_size, n), places=1,
+                  kpi="tps_peak"),
         Figure.of("scheme_p99", "Scheme answer p99 (simulated scheme, shown apart)",
                   summary.latency_ms["scheme_answer"]["p99"], "ms", "modelled",
                   int(summary.latency_ms["scheme_answer"]["n"]), places=0),
@@ -142,8 +146,8 @@ def bench_figures(summary: RunSummary, floor: FloorResult, *, chaos: RunSummary 
                   places=0),
     ]
     for component, value in cost.by_component.items():
-        out.append(Figure.of("cost_by_component", f"Cost per 10k payments: {component}", _per_10k(value, n), "USD",
-                             "computed", n, places=5, series=component))
+        out.append(Figure.of(f"cost_{component.replace(' ', '_')}", f"Cost per 10k payments: {component}",
+                             _per_10k(value, n), "USD", "computed", n, places=5, kpi="cost_by_component"))
     if chaos is not None:
         m = chaos.payments
         out += [
