@@ -84,8 +84,8 @@ def test_vault_page_shows_diagram_threat_model_and_evidence(browser: object, bas
     diagram = browser.find_element(By.CSS_SELECTOR, 'img[src$="generated/diagrams/tokenisation-vault.png"]')  # type: ignore[attr-defined]
     assert browser.execute_script("return arguments[0].naturalWidth", diagram) > 500  # type: ignore[attr-defined]
     assert not _broken_images(browser)
-    threat_row = browser.find_element(By.ID, "threat-tokenisation-vault-t1").find_element(By.XPATH, "./ancestor::tr")  # type: ignore[attr-defined]
-    assert "can call the vault code or KMS directly" in threat_row.text
+    threat = browser.find_element(By.ID, "threat-tokenisation-vault-t1")  # type: ignore[attr-defined]
+    assert "can call the vault code or KMS directly" in threat.text
     evidence = browser.find_element(By.XPATH, "//td[contains(., 'KMS requests per 10k tokenisations')]/ancestor::table")  # type: ignore[attr-defined]
     assert "cached data keys" in evidence.text and "counted" in evidence.text
     assert browser.find_element(By.CSS_SELECTOR, ".tabbed-set").is_displayed()  # type: ignore[attr-defined]
@@ -108,3 +108,81 @@ def test_other_pages_load_without_console_errors(browser: object, base_url: str,
     errors = _open(browser, base_url + path)
     assert not errors, errors
     assert not _broken_images(browser)
+
+
+ARTICLE_PAGES = ["/articles/tokenisation-vault/", "/articles/idempotency-ledger/", "/articles/payment-pipeline/",
+                 "/articles/audit-observability/"]
+
+
+def _overflowing_tables(browser: object) -> list[str]:
+    """Tables wider than the text column they sit in (their last columns would be hidden)."""
+    return browser.execute_script(  # type: ignore[attr-defined]
+        "const col = document.querySelector('.md-content__inner').getBoundingClientRect();"
+        "return [...document.querySelectorAll('.md-content__inner table')]"
+        ".filter(t => t.offsetParent !== null && t.getBoundingClientRect().right > col.right + 1)"
+        ".map(t => t.innerText.slice(0, 80));")
+
+
+@pytest.mark.parametrize("path", ARTICLE_PAGES)
+def test_an_article_reads_well_at_desktop_width(browser: object, base_url: str, path: str) -> None:
+    """What a reader sees at 1400 px: threat text at least 250 px wide, no table wider than the column,
+    and every image has alt text."""
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1400, 1000)  # type: ignore[attr-defined]
+    assert not _open(browser, base_url + path)
+    threats = browser.find_elements(By.CSS_SELECTOR, ".fp-threat")  # type: ignore[attr-defined]
+    assert threats
+    widths = [browser.execute_script(  # type: ignore[attr-defined]
+        "return [...arguments[0].querySelectorAll('p')].at(-2).getBoundingClientRect().width", t) for t in threats[:3]]
+    assert min(widths) >= 250, widths
+    assert _overflowing_tables(browser) == []
+    assert browser.execute_script(  # type: ignore[attr-defined]
+        "return [...document.images].filter(i => !(i.alt || '').trim()).map(i => i.src)") == []
+
+
+@pytest.mark.parametrize("path", ARTICLE_PAGES + ["/kpis/"])
+def test_an_article_reads_on_a_phone(browser: object, base_url: str, path: str) -> None:
+    """At 400 px: no table overflows the column, and the page itself does not scroll sideways."""
+    browser.set_window_size(400, 900)  # type: ignore[attr-defined]
+    try:
+        assert not _open(browser, base_url + path)
+        assert _overflowing_tables(browser) == []
+        assert browser.execute_script(  # type: ignore[attr-defined]
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    finally:
+        browser.set_window_size(1400, 1000)  # type: ignore[attr-defined]
+
+
+def test_a_diagram_opens_at_full_size(browser: object, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.set_window_size(1400, 1000)  # type: ignore[attr-defined]
+    assert not _open(browser, f"{base_url}/articles/payment-pipeline/")
+    diagram = browser.find_element(By.CSS_SELECTOR, 'img[src$="generated/diagrams/payment-pipeline.png"]')  # type: ignore[attr-defined]
+    shown = diagram.rect["width"]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", diagram)  # type: ignore[attr-defined]
+    diagram.click()
+    opened = WebDriverWait(browser, 10).until(expected_conditions.visibility_of_element_located(
+        (By.CSS_SELECTOR, ".gslide.current img")))
+    WebDriverWait(browser, 10).until(lambda b: opened.rect["width"] > shown * 1.3)
+    assert opened.rect["width"] > shown * 1.3, (opened.rect, shown)
+
+
+def test_search_ranks_an_article_first_for_encryption_context(browser: object, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.set_window_size(1400, 1000)  # type: ignore[attr-defined]
+    assert not _open(browser, base_url + "/")
+    browser.find_element(By.CSS_SELECTOR, "label.md-search__icon, .md-search__input").click()  # type: ignore[attr-defined]
+    box = browser.find_element(By.CSS_SELECTOR, ".md-search__input")  # type: ignore[attr-defined]
+    box.send_keys("EncryptionContext")
+    box.send_keys(Keys.SPACE)
+    WebDriverWait(browser, 20).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, ".md-search-result__item a"))
+    first = browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")[0]  # type: ignore[attr-defined]
+    assert "/articles/" in first.get_attribute("href"), first.get_attribute("href")
