@@ -809,8 +809,9 @@ def _account_set(h: PipelineHarness, messages: Sequence[GeneratedMessage], cycle
     totals.payments += len(messages)
     totals.cycles += len(cycles)
     totals.mismatches.extend(report.mismatches)
+    stored = {p.uetr: p for p in store.payments()}  # read once: the replay and the sender's check share it
     for cycle in cycles:  # settlement replay: entries -> positions, against the report, the ledger, the records
-        replayed = replay_cycle(cycle, book=book, ledger=ledger, payments=store.get)
+        replayed = replay_cycle(cycle, book=book, ledger=ledger, payments=stored.get)
         totals.replay_mismatches += len(replayed.mismatches)
         totals.mismatches.extend(f"replay {problem}" for problem in replayed.mismatches)
     totals.non_final.extend(report.non_final)
@@ -819,7 +820,6 @@ def _account_set(h: PipelineHarness, messages: Sequence[GeneratedMessage], cycle
     totals.reasons.update(report.reasons)
     for currency, total in report.currency_totals.items():
         totals.ledger_sum[currency] += total
-    stored = {p.uetr: p for p in store.payments()}
     refusals = list(store.ingest_rejections())
     refused_with: dict[str, set[str]] = {}  # submission -> the reasons it was refused with
     for r in refusals:
