@@ -182,7 +182,8 @@ def test_search_ranks_an_article_first_for_encryption_context(browser: object, b
     box = browser.find_element(By.CSS_SELECTOR, ".md-search__input")  # type: ignore[attr-defined]
     box.send_keys("EncryptionContext")
     box.send_keys(Keys.SPACE)
-    WebDriverWait(browser, 20).until(
-        lambda b: b.find_elements(By.CSS_SELECTOR, ".md-search-result__item a"))
+    WebDriverWait(browser, 20).until(  # the results of the whole word, not of a prefix typed on the way
+        lambda b: any("h=encryptioncontext" in (a.get_attribute("href") or "").lower()
+                      for a in b.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")))
     first = browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")[0]  # type: ignore[attr-defined]
     assert "/articles/" in first.get_attribute("href"), first.get_attribute("href")

@@ -189,3 +189,20 @@ def test_every_notebook_plot_is_150_dpi_and_sized_to_the_column(site: Path) -> N
                 assert dpi >= 149.9, f"{path.name}: a plot at {dpi:.0f} dpi"
                 assert width / dpi <= 7.2 + 1e-6, f"{path.name}: a plot {width / dpi:.1f} in wide"
     assert plots >= 10
+
+
+API_PACKAGES = ["audit", "idempotency", "iso20022", "ledger", "observability", "pipeline", "vault"]
+
+
+@pytest.mark.parametrize("package", API_PACKAGES)
+def test_the_api_reference_documents_every_public_name_of_a_pattern(site: Path, package: str) -> None:
+    """One page per pattern package, generated from the docstrings: every name in ``__all__`` has an entry."""
+    import importlib
+
+    module = importlib.import_module(f"fasterpay.{package}")
+    html = (site / "api" / package / "index.html").read_text(encoding="utf-8")
+    ids = set(re.findall(r'id="(fasterpay\.[\w.]+)"', html))
+    missing = [name for name in module.__all__  # the package's own entry, or its defining module's
+               if not any(i == f"fasterpay.{package}.{name}" or (i.startswith(f"fasterpay.{package}.")
+                                                                  and i.endswith(f".{name}")) for i in ids)]
+    assert missing == [], missing

@@ -462,8 +462,7 @@ class Vault:
 
         Raises:
             InvalidReferenceError, UnknownTokenError: a malformed tenant or token (audited ``invalid-request``).
-            DetokenizeDeniedError, VaultAccessDeniedError, UnknownTokenError, EncryptionContextError,
-            TamperedCiphertextError, RecordFormatError, SubjectErasedError: refused, and audited as such.
+            DetokenizeDeniedError, VaultAccessDeniedError, UnknownTokenError, EncryptionContextError, TamperedCiphertextError, RecordFormatError, SubjectErasedError: refused, and audited as such.
             AuditWriteError: the value was readable but could not be audited, so it is not returned.
         """
         reference = token if isinstance(token, str) and _TOKEN_RE.fullmatch(token) else "invalid-token"
