@@ -29,11 +29,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 from botocore.exceptions import ClientError, WaiterError
 
 from fasterpay.aws import AwsEnvironment, Backend, StackDeployError
 from fasterpay.pricing import DEFAULT_PRICES, FREE_SERVICES, PRICE_PROVENANCE, PRICE_TABLES, PriceTable
+from simulations.templates import parse_template
 
 __all__ = [
     "DEFAULT_PACKAGE",
@@ -104,23 +104,6 @@ def check_prefix(prefix: str) -> str:
 # The templates, read as data
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (``!Sub x`` becomes ``{"Fn::Sub": x}``)."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
 def templates() -> dict[str, dict[str, Any]]:
     """Each stack's template, parsed (``{"vault": {...}, ...}``)."""
     from fasterpay.audit.stack import audit_template
@@ -135,7 +118,7 @@ def templates() -> dict[str, dict[str, Any]]:
 
 @functools.lru_cache(maxsize=16)
 def _parse(text: str) -> dict[str, Any]:
-    return yaml.load(text, Loader=_CfnLoader)  # noqa: S506 (a SafeLoader)
+    return parse_template(text)  # cached: the templates do not change while the process runs
 
 
 def _resources(parsed: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
@@ -282,7 +265,7 @@ def estimate_idle_cost(region: str, *, package_bytes: int | None = None) -> Idle
             pitr += 1 if spec.get("PointInTimeRecoveryEnabled") in (True, "true") else 0
         if kind == "AWS::Lambda::EventSourceMapping":
             source = props.get("EventSourceArn")
-            logical = source.get("Fn::GetAtt", "").split(".")[0] if isinstance(source, dict) else ""
+            logical = source.get("Fn::GetAtt", [""])[0] if isinstance(source, dict) else ""
             queue = queues.get((stack, logical))
             if queue is not None and (queue.get("Properties") or {}).get("FifoQueue") in (True, "true"):
                 fifo_mapped += 1

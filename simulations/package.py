@@ -41,9 +41,10 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
-import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from simulations.templates import parse_template
 
 __all__ = [
     "MAX_UNZIPPED_BYTES",
@@ -117,13 +118,6 @@ class PackageReport:
 
 
 # -- what to build for, and what goes in -----------------------------------------------------------------
-class _TemplateLoader(yaml.SafeLoader):
-    """Reads a CloudFormation template; intrinsic functions (``!Ref``, ``!If``...) become None."""
-
-
-_TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def lambda_target(template_text: str) -> LambdaTarget:
     """The runtime and CPU the template's functions declare (they must all agree).
 
@@ -134,7 +128,7 @@ def lambda_target(template_text: str) -> LambdaTarget:
         ... ''').pip_platform
         'manylinux2014_aarch64'
     """
-    resources = (yaml.load(template_text, Loader=_TemplateLoader) or {}).get("Resources", {})  # noqa: S506
+    resources = parse_template(template_text).get("Resources", {})
     targets = set()
     for resource in resources.values():
         if resource.get("Type") != "AWS::Lambda::Function":

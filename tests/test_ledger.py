@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +39,7 @@ from fasterpay.ledger import (
 )
 from fasterpay.ledger.stack import deploy_ledger, ledger_template
 from fasterpay.metering import ApiCallMeter
+from simulations.templates import parse_template
 from ledger_harness import SerialisedClient, race
 
 REPO = Path(__file__).resolve().parent.parent
@@ -411,16 +411,9 @@ def test_template_deploys_to_moto_and_the_ledger_runs_on_it(env: AwsEnvironment)
     assert ledger.reconcile().balanced
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def test_relay_and_consumer_roles_cannot_write_balances() -> None:
     """On AWS the scoped statements decide; moto cannot check resource ARNs, so the template is read here."""
-    template = yaml.load(ledger_template(), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+    template = parse_template(ledger_template())
     resources = template["Resources"]
 
     def actions(policy: str) -> set[str]:

@@ -94,15 +94,10 @@ def test_template_declares_both_handlers_with_dlqs_pitr_and_no_mappings_on_moto(
     assert {"tpl-accept", "tpl-clear"} <= functions
     assert env.client("lambda").list_event_source_mappings()["EventSourceMappings"] == []
     # moto's CloudFormation does not apply PointInTimeRecoverySpecification: check the template itself
-    import yaml
-
     from fasterpay.pipeline.stack import pipeline_template
+    from simulations.templates import parse_template
 
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    resources = yaml.load(pipeline_template(), Loader=_Loader)["Resources"]  # noqa: S506 - SafeLoader subclass
+    resources = parse_template(pipeline_template())["Resources"]
     tables = {k: v for k, v in resources.items() if v["Type"] == "AWS::DynamoDB::Table"}
     assert len(tables) == 2
     assert all(t["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] for t in tables.values())

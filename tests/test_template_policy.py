@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from cfnlint.api import ManualArgs, lint_file
 
 import fasterpay.audit.stack as audit_stack
@@ -26,6 +25,7 @@ import fasterpay.ledger.stack as ledger_stack
 import fasterpay.pipeline.stack as pipeline_stack
 import fasterpay.vault.stack as vault_stack
 from fasterpay.aws import AwsEnvironment, open_environment
+from simulations.templates import parse_template
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "reference" / "fasterpay" / "cloudformation"
 TEMPLATES = sorted(TEMPLATE_DIR.glob("*.yaml"))
@@ -34,30 +34,8 @@ DATA_STORES = ("AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::S3::Bucket")
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """A safe loader that reads the short-form intrinsics (``!Ref``, ``!Sub``, ``!GetAtt``, ``!If`` ...)."""
-
-
-def _intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix in ("Ref", "Condition"):
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 def load(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return parse_template(path.read_text(encoding="utf-8"))
 
 
 def _resources(*types: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -108,7 +86,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def _statements(document: Any) -> Iterator[dict[str, Any]]:
     """Every statement of a policy document, both branches of an ``!If`` included."""
-    pending = _as_list(document.get("Statement", []))
+    pending = list(_as_list(document.get("Statement", [])))  # a copy: popping must not empty the template
     while pending:
         statement = pending.pop()
         if statement == NO_VALUE:
