@@ -17,18 +17,27 @@ help:
 	@echo "make clean   remove build output (keeps the virtual environment)"
 
 # The virtual environment, reinstalled only when pyproject.toml or constraints.txt changes. constraints.txt
-# pins every package to the version the tests last passed with.
+# pins every package to the version the tests last passed with. uv (pinned there too) installs them: about
+# 15 s where pip takes two minutes; if uv cannot be installed, pip does the same install.
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: set PYTHON=python3.11")'
 	@PYTHON=$(PYTHON) bash tools/ensure-system-packages.sh python-venv
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[site,test]'
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv 2>/dev/null \
+	  || echo "uv could not be installed: installing with pip (slower)"
+	@if test -x $(BIN)/uv; then \
+	  echo "$(BIN)/uv pip install -c constraints.txt -e '.[site,test]'"; \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[site,test]'; \
+	else \
+	  echo "$(BIN)/python -m pip install -c constraints.txt -e '.[site,test]'"; \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[site,test]'; \
+	fi
 	@touch $@
 
 # Move the pins on: install the newest versions pyproject.toml allows into a scratch environment, freeze them.
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[site,test]'
+	build/lock-venv/bin/python -m pip install --quiet --disable-pip-version-check uv -e '.[site,test]'
 	{ head -n 2 constraints.txt; build/lock-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf build/lock-venv
 
