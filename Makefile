@@ -12,7 +12,7 @@ export NO_MKDOCS_2_WARNING := 1
 
 help:
 	@echo "make serve   set up, execute the notebooks, build and serve the site at http://$(ADDR)"
-	@echo "make test    set up and run every test (unit, notebooks, site build, browser)"
+	@echo "make test    set up and run every test (unit, notebooks, site build, browser); FORCE=1 reruns unchanged"
 	@echo "make build   set up and build the static site into site/"
 	@echo "make clean   remove build output (keeps the virtual environment)"
 
@@ -55,8 +55,12 @@ serve: setup
 build: setup
 	$(BIN)/mkdocs build --strict
 
+# A rerun whose inputs (every file git would commit, the interpreter, the browser, FASTERPAY_* settings) are
+# those of a run that passed is skipped with a line that says so; FORCE=1 runs every test regardless.
 test: setup browser-deps
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests
+	@$(BIN)/python tools/testcache.py check $(if $(FORCE),--force) || { \
+	  echo "$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests"; \
+	  $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests && $(BIN)/python tools/testcache.py record; }
 
 # The Lambda deployment package (fasterpay and its runtime dependencies, for the template's runtime and CPU);
 # pip keeps the wheels in build/lambda/wheels, so a rebuild needs no network.
