@@ -6,9 +6,12 @@ stated per-key budget). Latency is **modelled** from the per-call latency model.
 **measured on moto** and only compared between series of one run.
 
 moto copies every table a ``TransactWriteItems`` touches, so its transactions slow as tables grow
-(:func:`moto_transaction_ms_by_table_size` shows it). The benchmarks therefore *rotate tables*: every
-``rotate_every`` payments they create a fresh set under a new name prefix and delete the old one.
-A payment's retries are submitted within its own generation, as client retries come seconds later.
+(:func:`moto_transaction_ms_by_table_size` shows it, with moto's own code). On moto the benchmarks
+install :mod:`simulations.moto_speedups`, whose transaction snapshots only the items it touches and
+answers as moto does (``tests/test_moto_speedups.py``), and they also *rotate tables*: every
+``rotate_every`` payments they create a fresh set under a new name prefix and delete the old one, so
+moto's memory stays flat. A payment's retries are submitted within its own generation, as client
+retries come seconds later.
 """
 
 from __future__ import annotations
@@ -178,6 +181,16 @@ def _forget_moto_copies() -> None:
         model.instances_tracked.clear()
 
 
+def _on_moto_use_speedups(env: Any) -> None:
+    """On moto, the same answers without a copy of each table per transaction (a no-op on AWS)."""
+    from fasterpay.aws import Backend
+
+    if env.backend is not Backend.AWS:
+        from simulations import moto_speedups
+
+        moto_speedups.install()
+
+
 def _deliver(dynamodb: Any, sqs: Any, tables: LedgerTables) -> None:
     OutboxRelay(dynamodb, sqs, outbox_table=tables.outbox, queue_url=tables.queue_url).drain()
     DeduplicatingConsumer(dynamodb, sqs, queue_url=tables.queue_url, table=tables.consumer, name="statements",
@@ -204,6 +217,7 @@ def benchmark_duplicates(
     """
     if not 0 <= duplicate_rate <= 1:
         raise ValueError("duplicate_rate must be between 0 and 1")
+    _on_moto_use_speedups(env)
     rng = random.Random(seed)
     posting_meter, delivery_meter = ApiCallMeter(), ApiCallMeter()
     faults = FaultInjector(latency=latency, seed=seed)
@@ -293,6 +307,7 @@ def benchmark_hot_account(
     Tables are rotated every ``rotate_every`` transfers (dropped and created again under the same names,
     so the counts per key add up across generations).
     """
+    _on_moto_use_speedups(env)
     rng = random.Random(seed)
     setup_ddb = env.client("dynamodb")
     counter = KeyWriteCounter()

@@ -147,7 +147,7 @@ def bench_figures(summary: RunSummary, floor: FloorResult, *, chaos: RunSummary 
     ]
     for component, value in cost.by_component.items():
         out.append(Figure.of(f"cost_{component.replace(' ', '_')}", f"Cost per 10k payments: {component}",
-                             _per_10k(value, n), "USD", "computed", n, places=5, kpi="cost_by_component"))
+                             _per_10k(value, n), "USD", "computed", n, places=4, kpi="cost_by_component"))
     if chaos is not None:
         m = chaos.payments
         out += [

@@ -184,13 +184,9 @@ def benchmark_vault(
     its cost is included.
     Each series uses a tenant of its own, so no series finds subject records another one created.
     """
-    tenant = _tenant(series)
-    rng = random.Random(seed)
     vault, meter, faults = _instrumented_vault(env, resources, seed=seed, latency=latency, cache=cache)
-    workload = [(synthetic_iban(rng), f"cust-{rng.randrange(subjects)}") for _ in range(operations)]
-    tokens, tokenize = _timed(
-        [lambda v=v, s=s: vault.tokenize(v, "iban", tenant=tenant, subject=s) for v, s in workload],
-        meter, faults, series, "tokenize")
+    tenant, workload, tokens, tokenize = _tokenize_series(vault, meter, faults, series=series, operations=operations,
+                                                          seed=seed, subjects=subjects)
     clear, detokenize = _timed(
         [lambda t=t: vault.detokenize(t, tenant=tenant, caller=BENCH_CALLER) for t in tokens],
         meter, faults, series, "detokenize")
@@ -199,14 +195,29 @@ def benchmark_vault(
     return tokenize, detokenize
 
 
+def _tokenize_series(vault: Vault, meter: ApiCallMeter, faults: FaultInjector, *, series: str, operations: int,
+                     seed: int, subjects: int) -> tuple[str, list[tuple[str, str]], list[Any], OperationStats]:
+    """Tokenise ``operations`` seeded IBANs for ``subjects`` subjects in the series' own tenant."""
+    tenant = _tenant(series)
+    rng = random.Random(seed)
+    workload = [(synthetic_iban(rng), f"cust-{rng.randrange(subjects)}") for _ in range(operations)]
+    tokens, stats = _timed(
+        [lambda v=v, s=s: vault.tokenize(v, "iban", tenant=tenant, subject=s) for v, s in workload],
+        meter, faults, series, "tokenize")
+    return tenant, workload, tokens, stats
+
+
 def sweep_max_uses(env: Any, resources: VaultResources, *, max_uses: Sequence[int], operations: int, seed: int,
-                   max_age_seconds: float = 300.0) -> list[tuple[int, Decimal]]:
-    """KMS requests per 10k tokenisations for each data-key ``max_uses`` bound."""
+                   max_age_seconds: float = 300.0, subjects: int = 500,
+                   latency: LatencyModel = DEFAULT_LATENCY_MODEL) -> list[tuple[int, Decimal]]:
+    """KMS requests per 10k tokenisations for each data-key ``max_uses`` bound (tokenisations only: the
+    bound is on encryptions under one data key)."""
     rows = []
     for bound in max_uses:
         policy = DataKeyCachePolicy(max_age_seconds=max_age_seconds, max_uses=bound)
-        stats, _ = benchmark_vault(env, resources, series=f"max_uses={bound}", cache=policy,
-                                   operations=operations, seed=seed)
+        vault, meter, faults = _instrumented_vault(env, resources, seed=seed, latency=latency, cache=policy)
+        *_, stats = _tokenize_series(vault, meter, faults, series=f"max_uses={bound}", operations=operations,
+                                     seed=seed, subjects=subjects)
         rows.append((bound, stats.kms_per_10k))
     return rows
 

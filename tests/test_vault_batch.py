@@ -336,3 +336,19 @@ def test_a_batch_refuses_a_bad_triple_and_an_erased_subject_before_writing(vault
     with pytest.raises(SubjectErasedError):
         vault.tokenize_batch([("Bo", "name", "cust:ok"), ("Cy", "name", "cust:gone")], tenant="bank-a")
     assert meter.count("dynamodb", "BatchWriteItem") == before
+
+
+# -- the notebook's benches -----------------------------------------------------------------------------
+
+
+def test_the_max_uses_sweep_counts_a_data_key_per_max_uses_tokenisations(env: AwsEnvironment,
+                                                                         resources: VaultResources) -> None:
+    from simulations.vault_bench import benchmark_vault, sweep_max_uses
+    from fasterpay.vault import DataKeyCachePolicy
+
+    rows = dict(sweep_max_uses(env, resources, max_uses=[1, 10, 1_000], operations=40, seed=3))
+    # GenerateDataKey once per max_uses encryptions (a fresh cache per point), nothing else from KMS
+    assert rows == {1: 10_000, 10: 1_000, 1_000: 250}
+    tokenize, detokenize = benchmark_vault(env, resources, series="s", operations=40, seed=3,
+                                           cache=DataKeyCachePolicy(max_age_seconds=300, max_uses=10))
+    assert (tokenize.operations, detokenize.operations) == (40, 40) and tokenize.kms_per_10k == 1_000
