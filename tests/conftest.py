@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """moto's answers, computed faster: the two caches of ``simulations.moto_speedups`` (a serialiser's
+    candidate keys, a class's method listing), checked against moto's own code by tests/test_moto_speedups.py."""
+    from simulations import moto_speedups
+
+    moto_speedups.install_caches()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first (the chaos run, then the site build and its readers), so that with two
     workers they run side by side from the start and the short tests fill in around them."""

@@ -223,3 +223,72 @@ def test_deleted_receipt_handles_are_forgotten_between_sets_and_messages_are_unt
             sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
         left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         assert len(left) == 1 and left[0]["Body"] not in {m["Body"] for m in got}
+
+
+def test_the_caches_pick_and_list_exactly_what_moto_does_through_a_whole_pipeline_run() -> None:
+    """Every attribute pick and method listing of a real run (DynamoDB, SQS, KMS, IAM, STS, CloudFormation,
+    errors included) is made both ways, by moto's own code and through the caches, and compared."""
+    from moto.core import responses
+    from moto.core.serialize import AttributePicker
+
+    from fasterpay.aws import open_environment
+    from simulations.pipeline_bench import RunSettings, run_pipeline
+
+    moto_speedups.uninstall()
+    own_pick, own_names = AttributePicker.__call__, responses.method_names_from_class
+    moto_speedups.install_caches()
+    cached_pick, cached_names = AttributePicker.__call__, responses.method_names_from_class
+    assert cached_pick is not own_pick and cached_names is not own_names
+    compared = {"picks": 0, "plain dict picks": 0, "listings": 0}
+    differences: list[str] = []
+
+    def both_picks(self: Any, context: Any) -> Any:
+        theirs, ours = own_pick(self, context), cached_pick(self, context)
+        compared["picks"] += 1
+        compared["plain dict picks"] += type(context.obj) is dict
+        if not (theirs is ours or theirs == ours):
+            differences.append(f"{context.key_path}.{context.key}: moto {theirs!r}, cached {ours!r}")
+        return theirs
+
+    def both_listings(clazz: Any) -> list[str]:
+        theirs, ours = own_names(clazz), cached_names(clazz)
+        compared["listings"] += 1
+        if theirs != ours:
+            differences.append(f"{clazz.__name__}: {sorted(set(theirs) ^ set(ours))}")
+        return theirs
+
+    AttributePicker.__call__ = both_picks  # type: ignore[method-assign]
+    responses.method_names_from_class = both_listings  # type: ignore[assignment]
+    try:
+        with open_environment("moto", region="eu-west-2") as env:
+            summary = run_pipeline(env, RunSettings(payments=30, seed=5, duplicate_rate=0.2, poison_messages=1,
+                                                    throttle_rate=0.05, crash_rate=0.05), name_prefix="shadow")
+    finally:
+        AttributePicker.__call__ = cached_pick  # type: ignore[method-assign]
+        responses.method_names_from_class = cached_names  # type: ignore[assignment]
+        moto_speedups.uninstall()
+        moto_speedups.install_caches()  # as the suite runs (tests/conftest.py)
+    assert summary.lost == summary.doubled == 0
+    assert differences == []
+    assert compared["plain dict picks"] > 10_000 and compared["listings"] > 400, compared
+
+
+def test_unpatched_is_moto_own_code_and_restores_what_was_installed() -> None:
+    from moto.core import responses
+    from moto.core.serialize import AttributePicker
+
+    moto_speedups.uninstall()
+    own_pick = AttributePicker.__call__
+    moto_speedups.install_caches()
+    try:
+        assert not moto_speedups.installed()
+        with moto_speedups.unpatched():
+            assert AttributePicker.__call__ is own_pick
+        assert AttributePicker.__call__ is not own_pick and not moto_speedups.installed()
+        moto_speedups.install()
+        with moto_speedups.unpatched():
+            assert AttributePicker.__call__ is own_pick and not moto_speedups.installed()
+        assert moto_speedups.installed() and responses.method_names_from_class is not None
+    finally:
+        moto_speedups.uninstall()
+        moto_speedups.install_caches()
