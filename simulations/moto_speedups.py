@@ -27,7 +27,8 @@ attribute picker that builds up to a dozen alias candidates (the key, the shape'
 prefix, the class's prefix, their snake case...) before it looks one up. A DynamoDB item is a map of
 ``AttributeValue`` structures of ten members each, so one ``GetItem`` builds hundreds of candidate lists,
 all the same. For a plain ``dict`` the candidates depend only on the picker, the member's shape, its
-parent shape and the key; the patch computes them once per such combination and keeps them, and does
+parent shape and the key (moto makes a new picker per response, all alike); the patch computes them
+once per such combination and keeps them, and does
 moto's own lookups in moto's order. moto also lists every method of the response class (with
 ``inspect.getmembers``) on every request; the patch lists them once per class. Together they take
 about 12% off a DynamoDB ``GetItem`` or ``PutItem`` on moto. :func:`install_caches` applies these two
@@ -207,21 +208,23 @@ def forget_deleted_receipts() -> int:
     return forgotten
 
 
-# (picker, member shape, parent shape, key) -> the candidate keys for a plain dict, in moto's order. Each
-# entry holds the objects themselves, so an id is never matched against a newer object that reuses it.
-_CANDIDATES: dict[tuple[int, int, int, str], tuple[Any, Any, Any, tuple[str, ...]]] = {}
+# (picker class, its alias providers, member shape, parent shape, key) -> the candidate keys for a plain
+# dict, in moto's order. moto makes a picker per response, so the picker's kind is the key, not the picker.
+# The shapes come from moto's cached service models, so the entries are bounded by the models' members;
+# each entry holds its shapes, so an id is never matched against a newer object that reuses it.
+_CANDIDATES: dict[tuple[Any, ...], tuple[Any, Any, tuple[str, ...]]] = {}
 _MISSING = object()
 
 
 def _candidate_keys(picker: Any, context: Any) -> tuple[str, ...]:
     shape = context.shape
     parent = getattr(shape, "parent", None)  # moto sets it before it serialises each member
-    ident = (id(picker), id(shape), id(parent), context.key)
+    ident = (type(picker), tuple(picker.alias_providers), id(shape), id(parent), context.key)
     entry = _CANDIDATES.get(ident)
-    if entry is None or entry[0] is not picker or entry[1] is not shape or entry[2] is not parent:
-        entry = (picker, shape, parent, tuple(picker.get_possible_keys(context)))
+    if entry is None or entry[0] is not shape or entry[1] is not parent:
+        entry = (shape, parent, tuple(picker.get_possible_keys(context)))
         _CANDIDATES[ident] = entry
-    return entry[3]
+    return entry[2]
 
 
 def _pick_attribute(self: Any, context: Any) -> Any:

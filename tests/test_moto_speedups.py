@@ -273,6 +273,28 @@ def test_the_caches_pick_and_list_exactly_what_moto_does_through_a_whole_pipelin
     assert compared["plain dict picks"] > 10_000 and compared["listings"] > 400, compared
 
 
+def test_the_candidate_cache_stops_growing_once_each_shape_is_seen() -> None:
+    """moto makes a picker per response: the cache is keyed by what the candidates depend on, so the same
+    calls again add no entry (a cache per picker would grow with every call and never hit across calls)."""
+    moto_speedups.install_caches()
+    with moto.mock_aws():
+        ddb = _client()
+        _tables(ddb)
+
+        def calls(n: int) -> None:
+            for i in range(n):
+                ddb.put_item(TableName="flat", Item={"pk": {"S": f"k{i}"}, "l": {"L": [{"N": "1"}]},
+                                                     "m": {"M": {"s": {"S": "x"}}}})
+                ddb.get_item(TableName="flat", Key={"pk": {"S": f"k{i}"}})
+                ddb.query(TableName="flat", KeyConditionExpression="pk = :k",
+                          ExpressionAttributeValues={":k": {"S": f"k{i}"}})
+
+        calls(3)
+        seen = len(moto_speedups._CANDIDATES)
+        calls(50)
+        assert len(moto_speedups._CANDIDATES) == seen > 0
+
+
 def test_unpatched_is_moto_own_code_and_restores_what_was_installed() -> None:
     from moto.core import responses
     from moto.core.serialize import AttributePicker
