@@ -21,7 +21,7 @@ def build_site(out: Path) -> subprocess.CompletedProcess[str]:
     env.pop("FASTERPAY_METRICS_DIR", None)  # the build decides where notebook metrics go
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500,  # a busy machine: see the site tests
     )
 
 

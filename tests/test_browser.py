@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 
-pytestmark = [pytest.mark.site, pytest.mark.browser, pytest.mark.xdist_group("site")]
+pytestmark = [pytest.mark.site, pytest.mark.browser, pytest.mark.xdist_group("site"),
+              pytest.mark.timeout(1800)]  # the first test waits for the site build (the notebooks), slow on a busy machine
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

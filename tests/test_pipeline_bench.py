@@ -156,17 +156,17 @@ def test_a_run_split_across_processes_submits_the_same_payments_and_adds_up() ->
     from fasterpay.aws import open_environment
     from simulations.pipeline_bench import RunSettings, merge_summaries, run_pipeline, run_pipeline_parallel
 
-    settings = RunSettings(payments=120, seed=5, set_size=60, gateway_timeout_rate=0.0)
+    settings = RunSettings(payments=40, seed=5, set_size=20, gateway_timeout_rate=0.0)
     with open_environment() as env:
         single = run_pipeline(env, settings)
     split = run_pipeline_parallel(settings, workers=2)
-    assert split.payments == single.payments == 120
+    assert split.payments == single.payments == 40
     assert split.statuses == single.statuses and split.reasons == single.reasons
     assert split.ok and split.valid == single.valid
     assert split.calls_by_operation == single.calls_by_operation  # same work, counted once each
 
     doubled = merge_summaries([single, single], settings=settings, seconds=1.0)
-    assert doubled.payments == 240 and doubled.statuses == {k: 2 * v for k, v in single.statuses.items()}
+    assert doubled.payments == 80 and doubled.statuses == {k: 2 * v for k, v in single.statuses.items()}
     assert doubled.snapshot.count() == 2 * single.snapshot.count()
     both = 2 * single.latency_samples["ingest_to_acsp"]
     assert doubled.latency_ms["ingest_to_acsp"]["p99"] == percentile(both, 99)

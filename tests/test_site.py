@@ -13,7 +13,8 @@ import yaml
 from sitebuild.pages import number, render_kpis
 from sitecheck import REPO, fenced_blocks, parse, resolve, snippet_includes
 
-pytestmark = [pytest.mark.site, pytest.mark.xdist_group("site")]
+pytestmark = [pytest.mark.site, pytest.mark.xdist_group("site"),
+              pytest.mark.timeout(1800)]  # the first test waits for the site build (the notebooks), slow on a busy machine
 
 ARTICLES = sorted(p.stem for p in (REPO / "docs" / "articles").glob("*.md"))
 

@@ -99,15 +99,14 @@ def reconcile(*, store: PaymentStore, book: SettlementBook, ledger: Ledger, cycl
             problems.append(f"{p.uetr}: RJCT but its hold was never released")
         if p.status in ("ACSP", "ACSC", "ACCP") and p.hold != ("credited" if p.status == "ACSC" else "held"):
             problems.append(f"{p.uetr}: {p.status} with hold {p.hold}")
-    journal = list(ledger.journal())
-    for t in journal:
-        expected[t.debit_account] -= t.amount_minor
-        expected[t.credit_account] += t.amount_minor
+    balances, totals, journal = _ledger_state(admin_dynamodb, ledger.tables.ledger)  # one scan of the ledger
+    for debit, credit, amount in journal:
+        expected[debit] -= amount
+        expected[credit] += amount
     # book transfers credited the creditor and debited the in-flight account, outside the journal
     for p in payments.values():
         if p.hold == "credited":
             expected[f"inflight:{p.rail}:{p.currency}"] -= p.amount_minor
-    balances, totals = _balances(admin_dynamodb, ledger.tables.ledger)
     book_credits = _book_credits(payments.values())
     for account, balance in sorted(balances.items()):
         implied = expected.get(account, 0) + book_credits.get(account, 0)
@@ -147,18 +146,24 @@ def _book_credits(payments: Any) -> dict[str, int]:
     return credits
 
 
-def _balances(dynamodb: Any, table: str) -> tuple[dict[str, int], dict[str, int]]:
+def _ledger_state(dynamodb: Any, table: str) -> tuple[dict[str, int], dict[str, int], list[tuple[str, str, int]]]:
+    """Balances by account, balances by currency, and every journal entry (debit, credit, amount), from one
+    consistent scan of the ledger table (its balance items and its transfer items)."""
     balances: dict[str, int] = defaultdict(int)
     totals: dict[str, int] = defaultdict(int)
+    journal: list[tuple[str, str, int]] = []
     kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
         page = dynamodb.scan(**kwargs)
         for item in page["Items"]:
-            if item["pk"]["S"].startswith("BAL#"):
+            pk = item["pk"]["S"]
+            if pk.startswith("BAL#"):
                 amount = int(item["balance"]["N"])
                 balances[item["account"]["S"]] += amount
                 totals[item["currency"]["S"]] += amount
+            elif pk.startswith("TRANSFER#"):
+                journal.append((item["debit_account"]["S"], item["credit_account"]["S"], int(item["amount_minor"]["N"])))
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return dict(balances), dict(totals)
+    return dict(balances), dict(totals), journal
