@@ -805,11 +805,12 @@ def _account_set(h: PipelineHarness, messages: Sequence[GeneratedMessage], cycle
     store = PaymentStore(h.admin_ddb, h.config.payments_table, h.config.ledger_table)
     book = SettlementBook(h.admin_ddb, h.config.settlement_table)
     ledger = h.ledger(h.admin_ddb)
-    report = reconcile(store=store, book=book, ledger=ledger, cycles=cycles, admin_dynamodb=h.admin_ddb)
+    stored = {p.uetr: p for p in store.payments()}  # read once: reconcile, the replay and the sender's check share it
+    report = reconcile(store=store, book=book, ledger=ledger, cycles=cycles, admin_dynamodb=h.admin_ddb,
+                       payments=stored)
     totals.payments += len(messages)
     totals.cycles += len(cycles)
     totals.mismatches.extend(report.mismatches)
-    stored = {p.uetr: p for p in store.payments()}  # read once: the replay and the sender's check share it
     for cycle in cycles:  # settlement replay: entries -> positions, against the report, the ledger, the records
         replayed = replay_cycle(cycle, book=book, ledger=ledger, payments=stored.get)
         totals.replay_mismatches += len(replayed.mismatches)

@@ -435,7 +435,7 @@ def test_a_redelivered_clearing_is_answered_again_not_failed(harness: PipelineHa
 
 # -- defect 5: every named crash point is reached, crashed and survived ------------------------------------
 def test_every_crash_point_is_crashed_and_nothing_is_lost_or_doubled(env: Any) -> None:
-    summary = run_pipeline(env, RunSettings(payments=150, seed=5, set_size=75, cycle_size=15, crash_rate=0.0,
+    summary = run_pipeline(env, RunSettings(payments=100, seed=5, set_size=50, cycle_size=10, crash_rate=0.0,
                                             min_crashes_per_point=2, duplicate_rate=0.1), name_prefix="cp")
     assert set(CRASH_POINTS) >= set(STEP_NAMES)
     missing = {p: summary.crash_points_hit.get(p, 0) for p in CRASH_POINTS if summary.crash_points_hit.get(p, 0) < 2}

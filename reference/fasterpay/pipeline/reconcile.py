@@ -15,6 +15,7 @@ Checks, for one set of tables (a deployment, or one of a bench's table sets):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,10 +66,11 @@ def effective_status(payment: StoredPayment, settled_cycles: set[str]) -> str:
 
 
 def reconcile(*, store: PaymentStore, book: SettlementBook, ledger: Ledger, cycles: list[str],
-              admin_dynamodb: Any) -> ReconciliationReport:
+              admin_dynamodb: Any, payments: Mapping[str, StoredPayment] | None = None) -> ReconciliationReport:
     """Compare payment records, ledger balances and journal, and settlement; list every mismatch.
 
-    ``admin_dynamodb`` reads the ledger table (an auditor's role, never the posting path).
+    ``admin_dynamodb`` reads the ledger table (an auditor's role, never the posting path). ``payments``
+    (by UETR) are the store's records when the caller has just read them; by default they are read here.
 
     Examples:
         >>> report = reconcile(store=store, book=book, ledger=ledger, cycles=["C0001"],
@@ -77,7 +79,7 @@ def reconcile(*, store: PaymentStore, book: SettlementBook, ledger: Ledger, cycl
         ()
     """
     settled = {c for c in cycles if book.state(c) == "SETTLED"}
-    payments = {p.uetr: p for p in store.payments()}
+    payments = {p.uetr: p for p in store.payments()} if payments is None else dict(payments)
     problems: list[str] = []
     non_final: list[str] = []
     doubled: list[str] = []
