@@ -35,6 +35,7 @@ from fasterpay.ledger.outbox import OutboxRelay
 from fasterpay.ledger.service import TransferService
 from fasterpay.metering import ApiCallMeter, MeterSnapshot
 from fasterpay.pricing import cost_of, per_10k
+from simulations import moto_speedups
 
 __all__ = [
     "PARTITION_KEY_WRITE_UNITS_PER_SECOND",
@@ -181,16 +182,6 @@ def _forget_moto_copies() -> None:
         model.instances_tracked.clear()
 
 
-def _on_moto_use_speedups(env: Any) -> None:
-    """On moto, the same answers without a copy of each table per transaction (a no-op on AWS)."""
-    from fasterpay.aws import Backend
-
-    if env.backend is not Backend.AWS:
-        from simulations import moto_speedups
-
-        moto_speedups.install()
-
-
 def _deliver(dynamodb: Any, sqs: Any, tables: LedgerTables) -> None:
     OutboxRelay(dynamodb, sqs, outbox_table=tables.outbox, queue_url=tables.queue_url).drain()
     DeduplicatingConsumer(dynamodb, sqs, queue_url=tables.queue_url, table=tables.consumer, name="statements",
@@ -217,7 +208,7 @@ def benchmark_duplicates(
     """
     if not 0 <= duplicate_rate <= 1:
         raise ValueError("duplicate_rate must be between 0 and 1")
-    _on_moto_use_speedups(env)
+    moto_speedups.install_on_moto(env)  # same answers, no copy of each table per transaction
     rng = random.Random(seed)
     posting_meter, delivery_meter = ApiCallMeter(), ApiCallMeter()
     faults = FaultInjector(latency=latency, seed=seed)
@@ -307,7 +298,7 @@ def benchmark_hot_account(
     Tables are rotated every ``rotate_every`` transfers (dropped and created again under the same names,
     so the counts per key add up across generations).
     """
-    _on_moto_use_speedups(env)
+    moto_speedups.install_on_moto(env)  # same answers, no copy of each table per transaction
     rng = random.Random(seed)
     setup_ddb = env.client("dynamodb")
     counter = KeyWriteCounter()
@@ -345,10 +336,8 @@ def moto_transaction_ms_by_table_size(
     This is moto's artefact (it copies each table a transaction touches), not DynamoDB's behaviour; it
     is why the benchmarks rotate tables.
     """
-    from simulations.moto_speedups import unpatched
-
     dynamodb = env.client("dynamodb")
-    with unpatched():
+    with moto_speedups.unpatched():
         return _transaction_ms(env, dynamodb, sizes, transactions)
 
 

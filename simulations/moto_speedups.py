@@ -57,7 +57,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["advance_sqs_clock", "forget_deleted_receipts", "forget_tracked_instances", "install", "install_caches",
+__all__ = ["advance_sqs_clock", "forget_deleted_receipts", "forget_tracked_instances", "install", "install_caches", "install_on_moto",
            "installed", "sqs_clock_offset", "uninstall", "unpatched"]
 
 _ORIGINALS: dict[str, Any] = {}
@@ -90,6 +90,7 @@ def installed() -> bool:
 
 
 _CACHE_ORIGINALS: dict[str, Any] = {}
+_LOOKUP: dict[str, Any] = {}
 
 
 def install_caches() -> None:
@@ -99,6 +100,9 @@ def install_caches() -> None:
     from moto.core import responses
     from moto.core.serialize import AttributePicker
 
+    from moto.core.utils import get_value
+
+    _LOOKUP["get_value"] = get_value  # moto's own lookup, fetched once (the pick below is a hot path)
     _CACHE_ORIGINALS["attribute_picker_call"] = AttributePicker.__call__
     _CACHE_ORIGINALS["method_names_from_class"] = responses.method_names_from_class
     AttributePicker.__call__ = _pick_attribute  # type: ignore[method-assign]
@@ -113,6 +117,14 @@ def _uninstall_caches() -> None:
 
     AttributePicker.__call__ = _CACHE_ORIGINALS.pop("attribute_picker_call")  # type: ignore[method-assign]
     responses.method_names_from_class = _CACHE_ORIGINALS.pop("method_names_from_class")  # type: ignore[assignment]
+
+
+def install_on_moto(env: Any) -> None:
+    """:func:`install` when ``env`` is moto (in process or its server); nothing on AWS."""
+    from fasterpay.aws import Backend
+
+    if env.backend is not Backend.AWS:
+        install()
 
 
 def install() -> None:
@@ -235,8 +247,7 @@ def _pick_attribute(self: Any, context: Any) -> Any:
     obj = context.obj
     if type(obj) is not dict:
         return _CACHE_ORIGINALS["attribute_picker_call"](self, context)
-    from moto.core.utils import get_value
-
+    get_value = _LOOKUP["get_value"]
     value = None
     for possible_key in _candidate_keys(self, context):
         found = get_value(obj, possible_key, _MISSING)

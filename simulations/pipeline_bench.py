@@ -348,8 +348,9 @@ class PipelineHarness:
         self.prefix = name_prefix
         on_moto = env.backend is not Backend.AWS
         self.sqs_waited = 0.0  # seconds the runners waited for in-flight messages (simulated on moto)
-        if on_moto:  # moto in process, or its threaded server in this process
-            moto_speedups.install()  # same answers, no whole-table copy per transaction, SQS on a movable clock
+        # moto in process, or its threaded server in this process: same answers, no whole-table copy per
+        # transaction, SQS on a movable clock
+        moto_speedups.install_on_moto(env)
         self.vault_res: VaultResources = deploy_vault(env.client("cloudformation"), env.client("kms"),
                                                       name_prefix=name_prefix, on_moto=on_moto)
         self.res: PipelineResources = deploy_pipeline(env.client("cloudformation"), name_prefix=name_prefix,
