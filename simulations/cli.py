@@ -12,6 +12,7 @@ Examples:
     python -m simulations deploy --estimate-only
     python -m simulations deploy --prefix fp-trial
     python -m simulations teardown --prefix fp-trial
+    python -m simulations redrive-drill --messages 50 --poison 3 --seed 7
 """
 
 from __future__ import annotations
@@ -365,9 +366,139 @@ def run_teardown_command(args: argparse.Namespace) -> int:
     return run_teardown(args)
 
 
+def register_redrive_drill(subparsers: argparse._SubParsersAction) -> None:
+    """``redrive-drill``: the runbook's rehearsal of poison isolation and DLQ redrive, on moto."""
+    parser = subparsers.add_parser(
+        "redrive-drill", help="rehearse poison-message isolation and dead-letter redrive on moto",
+        description=(
+            "Create a queue with a dead-letter queue (maxReceiveCount 3), send messages of which some are poison, "
+            "consume them with fasterpay.agents.batch.process_batch until idle: the poison messages end in the DLQ "
+            "and every good message is processed once. Then 'deploy the fix' (the consumer accepts them), redrive "
+            "the DLQ to the source queue (SQS StartMessageMoveTask where the backend has it, else "
+            "fasterpay.pipeline.runner.redrive) and process them. Prints a JSON summary; exits 1 unless every "
+            "message was processed exactly once and the DLQ is empty."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--messages", type=_positive, default=50, help="messages to send, poison included")
+    parser.add_argument("--poison", type=int, default=3, help="how many of them are poison")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (which messages are poison)")
+    parser.add_argument("--max-receive-count", type=_positive, default=3, help="the queue's redrive policy")
+    parser.set_defaults(handler=run_redrive_drill_command, parser=parser)
+
+
+def _move_task(sqs: Any, dlq_arn: str, source_arn: str, dlq_url: str, source_url: str) -> tuple[int, str]:
+    """Redrive with ``StartMessageMoveTask`` and wait for it; fall back to a receive/send/delete loop where the
+    backend does not implement it (moto 5.2 does not). Returns (messages moved, method)."""
+    import time
+
+    from fasterpay.pipeline.runner import redrive
+
+    try:
+        handle = sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=source_arn)["TaskHandle"]
+    except Exception:  # noqa: BLE001 - not implemented here: the portable loop
+        return redrive(sqs, dlq_url, source_url), "receive-send-delete"
+    for _ in range(600):
+        tasks = sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=10).get("Results", [])
+        task = next((t for t in tasks if t.get("TaskHandle") == handle), tasks[0] if tasks else {})
+        if task.get("Status") in ("COMPLETED", "FAILED", "CANCELLED"):
+            if task["Status"] != "COMPLETED":
+                raise RuntimeError(f"message move task ended {task['Status']}: {task.get('FailureReason')}")
+            return int(task.get("ApproximateNumberOfMessagesMoved", 0)), "StartMessageMoveTask"
+        time.sleep(1)
+    raise RuntimeError("message move task still running after 10 minutes")
+
+
+def run_redrive_drill_command(args: argparse.Namespace) -> int:
+    """Isolate the poison, fix the consumer, redrive, and check that nothing was lost or doubled."""
+    import json
+    import random
+    import time
+    import uuid
+
+    from fasterpay.agents.batch import PoisonRecordError, process_batch
+    from fasterpay.aws import open_environment
+    from fasterpay.pipeline.runner import LocalRunner
+
+    if not 0 <= args.poison <= args.messages:
+        args.parser.error(f"--poison must be between 0 and --messages ({args.messages})")
+    started = time.perf_counter()
+    poison_ids = set(random.Random(args.seed).sample(range(args.messages), args.poison))
+    processed: dict[int, int] = {}
+    fixed = {"deployed": False}
+
+    def handle(record: Any) -> None:
+        body = json.loads(record["body"])
+        if body["poison"] and not fixed["deployed"]:
+            raise PoisonRecordError(f"payment {body['n']} cannot be parsed by this consumer version")
+        processed[body["n"]] = processed.get(body["n"], 0) + 1
+
+    def handler(event: Any, context: Any) -> Any:
+        return process_batch(event, handle, max_receive_count=args.max_receive_count)
+
+    with open_environment() as env:
+        sqs = env.client("sqs")
+        name = f"redrive-drill-{uuid.uuid4().hex[:8]}"
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        source_url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(args.max_receive_count)})})["QueueUrl"]
+        source_arn = sqs.get_queue_attributes(QueueUrl=source_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        try:
+            for start in range(0, args.messages, 10):
+                sqs.send_message_batch(QueueUrl=source_url, Entries=[
+                    {"Id": str(n), "MessageBody": json.dumps({"n": n, "poison": n in poison_ids})}
+                    for n in range(start, min(start + 10, args.messages))])
+            LocalRunner(sqs, {"drill": source_url}, {"drill": handler}, region=env.region).run_until_idle()
+            good_once = all(processed.get(n) == 1 for n in range(args.messages) if n not in poison_ids)
+            dlq_bodies = [json.loads(m["Body"])["n"] for m in _peek(sqs, dlq_url)]
+            isolated = sorted(dlq_bodies)
+            fixed["deployed"] = True  # the consumer's fix is deployed: the poison is now readable
+            redriven, method = _move_task(sqs, dlq_arn, source_arn, dlq_url, source_url)
+            LocalRunner(sqs, {"drill": source_url}, {"drill": handler}, region=env.region).run_until_idle()
+            left = int(sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+                       ["Attributes"]["ApproximateNumberOfMessages"])
+        finally:
+            for url in (source_url, dlq_url):
+                try:
+                    sqs.delete_queue(QueueUrl=url)
+                except Exception:  # noqa: BLE001 - best effort on a real account; moto forgets it anyway
+                    pass
+        backend = env.backend.value
+    summary = {
+        "messages": args.messages, "poison": args.poison, "seed": args.seed, "backend": backend,
+        "max_receive_count": args.max_receive_count,
+        "processed": sum(1 for n in range(args.messages) if processed.get(n)),
+        "good_processed_once_before_redrive": good_once,
+        "isolated": len(isolated), "isolated_are_the_poison": isolated == sorted(poison_ids),
+        "redriven": redriven, "redrive_method": method, "left_in_dlq": left,
+        "duplicates": sum(count - 1 for count in processed.values()),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    summary["ok"] = (summary["processed"] == args.messages and summary["duplicates"] == 0 and left == 0
+                     and good_once and summary["isolated_are_the_poison"] and redriven == args.poison)
+    print(f"redrive drill: {args.poison} poison of {args.messages} isolated in the DLQ after "
+          f"{args.max_receive_count} receives; good messages processed once: {good_once}; "
+          f"{redriven} redriven ({method}); left in DLQ {left}; duplicates {summary['duplicates']}")
+    print(json.dumps(summary, sort_keys=True))
+    return 0 if summary["ok"] else 1
+
+
+def _peek(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Read every message of a queue without keeping it (visible again at once)."""
+    found: dict[str, dict[str, Any]] = {}
+    for _ in range(100):
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                       WaitTimeSeconds=0).get("Messages", [])
+        new = [m for m in messages if m["MessageId"] not in found]
+        if not new:
+            break
+        found.update((m["MessageId"], m) for m in new)
+    return list(found.values())
+
+
 #: Subcommands in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    register_generate, register_bench, register_replay, register_chaos, register_deploy, register_teardown)
+    register_generate, register_bench, register_replay, register_chaos, register_deploy, register_teardown,
+    register_redrive_drill)
 
 
 def build_parser() -> argparse.ArgumentParser:
