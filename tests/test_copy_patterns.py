@@ -50,6 +50,7 @@ PROGRAMS = {
     "iso20022": IMPORTS_ONLY.format(name="iso20022"),
     "observability": IMPORTS_ONLY.format(name="observability"),
     "pipeline": "pipeline_plain.py",
+    "agents": "agents_quickstart.py",
 }
 
 
@@ -112,7 +113,8 @@ def test_every_pattern_declares_what_it_is_copied_with() -> None:
 
 
 @pytest.mark.parametrize(("article", "pattern"), [("tokenisation-vault", "vault"), ("idempotency-ledger", "ledger"),
-                                                  ("payment-pipeline", "pipeline"), ("audit-observability", "audit")])
+                                                  ("payment-pipeline", "pipeline"), ("audit-observability", "audit"),
+                                                  ("queue-agents", "agents")])
 def test_each_article_says_what_to_copy(article: str, pattern: str) -> None:
     text = (ROOT / "docs" / "articles" / f"{article}.md").read_text(encoding="utf-8")
     for name in (pattern, *copy_with(pattern)):

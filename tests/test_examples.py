@@ -40,3 +40,13 @@ def test_erased_subject_is_refused_after_the_quickstart() -> None:
         vault.erase_subject(tenant="bank-a", subject="customer-42", caller=namespace["Caller"]("data-protection-officer", "x"))
         with pytest.raises(SubjectErasedError):
             vault.detokenize(token, tenant="bank-a", caller=namespace["Caller"]("scheme-gateway", "scheme-submission"))
+
+
+def test_agents_quickstart_scales_isolates_streams_once_and_keeps_the_agent_on_its_list() -> None:
+    result = runpy.run_path(str(EXAMPLES / "agents_quickstart.py"))["main"]()
+    assert result["wanted"] == 52  # 1,000 visible / 25 per consumer + 60/s × 0.2 s busy
+    assert result["failures"] == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert result["published"] == result["applied"] == result["replayed_duplicates"] == 12
+    decision = result["decision"]
+    assert (decision.action, decision.reason_code, decision.source) == ("reject", "AG01", "model")
+    assert decision.audit_seq == 0 and decision.prompt_sha256

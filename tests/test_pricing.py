@@ -320,3 +320,37 @@ def test_metered_sqs_payloads_are_priced_per_chunk(env: AwsEnvironment) -> None:
 
     assert (calls.count(service="sqs"), calls.sqs_requests) == (1, 2)
     assert cost_of(calls, PRICES_EU_WEST_2).by_service == {"sqs": 2 * Decimal("0.40") / 1_000_000}
+
+
+# -- Amazon Bedrock tokens -----------------------------------------------------------------------------
+def test_bedrock_token_prices_are_dated_sourced_and_labelled() -> None:
+    from fasterpay.pricing import BEDROCK_TOKEN_PRICES
+
+    micro = BEDROCK_TOKEN_PRICES[("amazon.nova-micro-v1:0", "us-east-1")]
+    assert (micro.input_per_million, micro.output_per_million) == (Decimal("0.035"), Decimal("0.14"))
+    assert micro.as_of == "2026-12-01" and micro.provenance == "secondary"
+    london = BEDROCK_TOKEN_PRICES[("amazon.nova-micro-v1:0", "eu-west-2")]
+    assert london.provenance.startswith("substitute: ")
+    assert all(url.startswith("https://") for url in micro.source_urls)
+
+
+def test_bedrock_usage_is_priced_exactly() -> None:
+    from fasterpay.pricing import bedrock_usage_cost
+
+    usage = {"inputTokens": 1_000_000, "outputTokens": 1_000_000}
+    assert bedrock_usage_cost(usage, model_id="amazon.nova-micro-v1:0") == Decimal("0.175")
+    assert bedrock_usage_cost({"inputTokens": 0, "outputTokens": 0}, model_id="amazon.nova-micro-v1:0",
+                              guardrail_text_units=1000) == Decimal("0.25")
+    assert bedrock_usage_cost({}, model_id="amazon.nova-micro-v1:0", guardrail_text_units=1000,
+                              guardrail_sensitive_info=False) == Decimal("0.15")
+    with pytest.raises(KeyError, match="no token price"):
+        bedrock_usage_cost(usage, model_id="anthropic.unknown", region="eu-west-2")
+    with pytest.raises(TypeError):
+        bedrock_usage_cost({"inputTokens": 1.5}, model_id="amazon.nova-micro-v1:0")  # type: ignore[dict-item]
+
+
+def test_bedrock_token_price_refuses_floats() -> None:
+    from fasterpay.pricing import BedrockTokenPrice
+
+    with pytest.raises(TypeError, match="never float"):
+        BedrockTokenPrice("m", "r", "2026-12-01", 0.035, Decimal("0.14"), (), "secondary")  # type: ignore[arg-type]

@@ -48,8 +48,10 @@ if TYPE_CHECKING:
     from .metering import MeterSnapshot
 
 __all__ = [
+    "BEDROCK_TOKEN_PRICES",
     "BYTES_PER_GB",
     "COMPONENTS",
+    "BedrockTokenPrice",
     "DEFAULT_PRICES",
     "FREE_SERVICES",
     "KMS_ASYMMETRIC_OPERATIONS",
@@ -59,6 +61,7 @@ __all__ = [
     "PRICE_TABLES",
     "CostBreakdown",
     "PriceTable",
+    "bedrock_usage_cost",
     "cost_breakdown",
     "cost_of",
     "per_10k",
@@ -422,3 +425,95 @@ def per_10k(cost: Decimal, operations: int) -> Decimal:
         )
     return cost * 10_000 / operations
 
+
+
+# -- Amazon Bedrock on-demand tokens ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class BedrockTokenPrice:
+    """On-demand USD per million input and output tokens of one model in one region, dated and sourced.
+
+    ``provenance`` is ``"aws page"``, ``"secondary"`` or ``"substitute: ..."`` as in :data:`PRICE_PROVENANCE`.
+    Guardrail policies are billed per 1,000 text units (a text unit is up to 1,000 characters) per policy
+    evaluated, on top of the tokens.
+    """
+
+    model_id: str
+    region: str
+    as_of: str
+    input_per_million: Decimal
+    output_per_million: Decimal
+    source_urls: tuple[str, ...]
+    provenance: str
+    guardrail_content_per_1000_text_units: Decimal = Decimal("0.15")
+    guardrail_sensitive_info_per_1000_text_units: Decimal = Decimal("0.10")
+
+    def __post_init__(self) -> None:
+        for name in ("input_per_million", "output_per_million", "guardrail_content_per_1000_text_units",
+                     "guardrail_sensitive_info_per_1000_text_units"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal):
+                raise TypeError(f"{name} must be a Decimal, e.g. Decimal('0.035'): money is never float.")
+            if not value.is_finite() or value < 0:
+                raise ValueError(f"{name} must be a finite, non-negative Decimal, got {value}.")
+
+
+_NOVA_MICRO_SOURCES = (
+    "https://aws.amazon.com/bedrock/pricing/",
+    # The AWS Price List API offer file, as quoted (read 2026-09-01) by
+    # https://raw.githubusercontent.com/api-evangelist/amazon-nova/refs/heads/main/plans/amazon-nova-plans-pricing.yml
+    "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonBedrock/current/us-east-1/index.json",
+    # the same $0.035 / $0.14 per million in Helicone's cost table (packages/cost/models/authors/amazon/endpoints.ts)
+    "https://github.com/Helicone/helicone",
+    # guardrail text-unit prices ($0.15 content filters incl. prompt attack, $0.10 sensitive information)
+    "https://hivebook.wiki/wiki/aws-bedrock-guardrails-content-filters-pii-masking-grounding-checks-for-fms",
+)
+BEDROCK_TOKEN_PRICES: Mapping[tuple[str, str], BedrockTokenPrice] = MappingProxyType({
+    ("amazon.nova-micro-v1:0", "us-east-1"): BedrockTokenPrice(
+        model_id="amazon.nova-micro-v1:0", region="us-east-1", as_of="2026-12-01",
+        input_per_million=Decimal("0.035"), output_per_million=Decimal("0.14"),
+        source_urls=_NOVA_MICRO_SOURCES, provenance=_SECONDARY),
+    # No eu-west-2 figure was found in the stored material (the AWS page renders its tables with scripts).
+    ("amazon.nova-micro-v1:0", "eu-west-2"): BedrockTokenPrice(
+        model_id="amazon.nova-micro-v1:0", region="eu-west-2", as_of="2026-12-01",
+        input_per_million=Decimal("0.035"), output_per_million=Decimal("0.14"),
+        source_urls=_NOVA_MICRO_SOURCES, provenance="substitute: us-east-1 figure"),
+})
+"""Bedrock on-demand token prices by (model id, region), looked up on 2026-12-01."""
+
+
+def bedrock_usage_cost(
+    usage: Mapping[str, int],
+    *,
+    model_id: str,
+    region: str = "eu-west-2",
+    guardrail_text_units: int = 0,
+    guardrail_sensitive_info: bool = True,
+    guardrail_content_filters: bool = True,
+    prices: Mapping[tuple[str, str], BedrockTokenPrice] = BEDROCK_TOKEN_PRICES,
+) -> Decimal:
+    """USD of one Converse call from its ``usage`` (``inputTokens``, ``outputTokens``), exactly.
+
+    ``guardrail_text_units`` are the text units the guardrail evaluated (input prompt characters / 1,000,
+    rounded up, per evaluation), priced per enabled policy.
+
+    Examples:
+        >>> bedrock_usage_cost({"inputTokens": 1000, "outputTokens": 50}, model_id="amazon.nova-micro-v1:0")
+        Decimal('0.000042')
+        >>> bedrock_usage_cost({"inputTokens": 1000, "outputTokens": 50}, model_id="amazon.nova-micro-v1:0",
+        ...                    guardrail_text_units=4)
+        Decimal('0.001042')
+    """
+    try:
+        price = prices[(model_id, region)]
+    except KeyError:
+        raise KeyError(f"no token price for {model_id!r} in {region!r}: add a dated BedrockTokenPrice") from None
+    tokens_in = _whole("usage.inputTokens", usage.get("inputTokens", 0))
+    tokens_out = _whole("usage.outputTokens", usage.get("outputTokens", 0))
+    units = _whole("guardrail_text_units", guardrail_text_units)
+    with localcontext() as exact:
+        exact.prec = 100
+        exact.traps[Inexact] = True
+        tokens = (tokens_in * price.input_per_million + tokens_out * price.output_per_million) / _MILLION
+        per_unit = ((price.guardrail_content_per_1000_text_units if guardrail_content_filters else _ZERO)
+                    + (price.guardrail_sensitive_info_per_1000_text_units if guardrail_sensitive_info else _ZERO))
+        return tokens + units * per_unit / 1000

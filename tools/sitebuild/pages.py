@@ -26,6 +26,7 @@ class Kpi:
 
 _PIPELINE = "The payment pipeline end to end"
 _AUDIT = "Tamper-evident audit trails and observability"
+_AGENTS = "Queue agents, streams and an LLM routing agent"
 KPIS: tuple[Kpi, ...] = (
     Kpi("tps_sustained", "Throughput, sustained", "payments/s",
         "All the bench's payments over the time its handlers ran, measured on moto: compare it only with the "
@@ -65,6 +66,20 @@ KPIS: tuple[Kpi, ...] = (
         "S3 writes and KMS signs of the batched Merkle log × the dated price table.", _AUDIT),
     Kpi("slo_minutes_to_page", "Minutes to page on an outage", "min",
         "From a simulated outage to the first burn-rate page.", _AUDIT),
+    Kpi("agent_fallback_rate", "Routing agent fallback rate", "%",
+        "Exceptions the routing agent settled with the rules' safe default (hold for review) instead of the "
+        "model's answer: invalid or disallowed answers, timeouts, throttles, model errors, budget. With a "
+        "stand-in model and injected faults.", _AGENTS),
+    Kpi("agent_decisions_audited", "Routing agent decisions audited", "%",
+        "Decisions with an entry in the tamper-evident audit log, verified offline.", _AGENTS),
+    Kpi("agent_personal_data_in_prompts", "Personal data found in prompts, logs and audit entries", "values",
+        "What the personal-data guard finds when it reads everything the agent sent or wrote again; must be 0.",
+        _AGENTS),
+    Kpi("stream_lag_p99", "Stream consumer lag p99", "records",
+        "Records between the consumer's position and the stream's tip at each poll, across crashes and a "
+        "shard split.", _AGENTS),
+    Kpi("queue_latency_p99", "Queue latency p99: backlog autoscaler against a fixed fleet", "s",
+        "Time from arrival on the queue to processed, over a UK FPS-like day, modelled.", _AGENTS),
 )
 
 

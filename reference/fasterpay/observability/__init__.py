@@ -15,7 +15,9 @@ from .pipeline import PipelineTelemetry
 from .redaction import (
     PERSONAL_FIELD_NAMES,
     PersonalDataError,
+    PersonalDataFinding,
     PersonalValueRegistry,
+    find_personal_data,
     personal_value_registry,
     refuse_personal_data,
     refuse_personal_text,
@@ -41,7 +43,7 @@ __copy_with__: tuple[str, ...] = ("audit", "vault")
 __all__ = [
     "PERSONAL_FIELD_NAMES", "SRE_WORKBOOK_ALERTS", "AlertEvaluation", "AlertFiring", "BurnRateAlert",
     "DetokenizeSpikeDetector", "EmfError", "PaymentLogger", "PaymentMetrics", "PersonalDataError",
-    "PersonalValueRegistry", "PipelineTelemetry", "SliCounts", "Slo", "SpikeAlert", "StageBreakdown", "StageTiming", "breakdown_by_stage", "evaluate_alerts",
+    "PersonalDataFinding", "PersonalValueRegistry", "PipelineTelemetry", "SliCounts", "Slo", "SpikeAlert", "StageBreakdown", "StageTiming", "breakdown_by_stage", "evaluate_alerts", "find_personal_data",
     "in_memory_tracer", "instrument_aws_client", "payment_span", "personal_value_registry", "refuse_personal_data",
     "refuse_personal_text", "register_personal_values",
     "stage_span", "stage_timings", "trace_id_hex", "validate_emf",

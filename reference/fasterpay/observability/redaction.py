@@ -47,7 +47,9 @@ from schwifty.registry import get_iban_spec
 __all__ = [
     "PERSONAL_FIELD_NAMES",
     "PersonalDataError",
+    "PersonalDataFinding",
     "PersonalValueRegistry",
+    "find_personal_data",
     "personal_value_registry",
     "refuse_personal_data",
     "refuse_personal_text",
@@ -187,9 +189,14 @@ def _pan_in(run: str) -> tuple[int, int] | None:
     return None
 
 
-class _Finding(NamedTuple):
+class PersonalDataFinding(NamedTuple):
+    """A personal value found in text: its kind ("an IBAN", "a registered name") and where, never what."""
+
     kind: str
     at: str  # "characters 4-26", "words 3-4": where, never what
+
+
+_Finding = PersonalDataFinding
 
 
 def _blank(match: re.Match[str]) -> str:
@@ -232,6 +239,22 @@ def _find(text: str, registry: PersonalValueRegistry) -> _Finding | None:
         if email is not None:
             return _Finding("an e-mail address", f"characters {email.start()}-{email.end()}")
     return registry._find(words_text)
+
+
+def find_personal_data(text: str, *, registry: PersonalValueRegistry | None = None) -> PersonalDataFinding | None:
+    """The first personal value in ``text`` and where it is, or None: for code that removes it (a prompt builder).
+
+    The same scan as :func:`refuse_personal_text`, without the field names: IBANs, card numbers, e-mail
+    addresses, and the values registered with ``registry`` (the process-wide one by default). The finding says
+    where the value is (``"characters 4-26"`` or ``"words 3-4"``), never what it is.
+
+    Examples:
+        >>> find_personal_data("refund to GB82 WEST 1234 5698 7654 32 please")
+        PersonalDataFinding(kind='an IBAN', at='characters 10-37')
+        >>> find_personal_data("invoice 2026-118") is None
+        True
+    """
+    return _find(text, registry if registry is not None else personal_value_registry())
 
 
 # -- registered personal values ---------------------------------------------------------------------------
