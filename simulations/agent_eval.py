@@ -53,7 +53,13 @@ from fasterpay.agents.llm import (
     KmsPromptStore,
     RoutingAgent,
 )
-from fasterpay.agents.prompts import ExceptionCase, RuleContext, SanctionsNearMiss
+from fasterpay.agents.prompts import (
+    ExceptionCase,
+    PromptRefusedError,
+    RuleContext,
+    SanctionsNearMiss,
+    scrub_remittance,
+)
 from fasterpay.audit import AuditTrail, InMemoryAuditStore, LocalCheckpointSigner, decode_entry, write_export
 from fasterpay.audit.verify import verify_export
 from fasterpay.aws import open_environment
@@ -114,7 +120,8 @@ class AgentEvalReport:
     decisions_outside_allow_list: int
     modelled_latency_ms_p50: float
     modelled_latency_ms_p99: float
-    cost_per_10k_exceptions_usd: Decimal
+    cost_per_10k_exceptions_usd: Decimal  # model tokens and guardrail text units
+    cost_tokens_per_10k_usd: Decimal  # model tokens alone: the rest is the guardrail
     cost_model_id: str
     cost_region: str
     cost_prices_as_of: str
@@ -128,6 +135,7 @@ class AgentEvalReport:
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["cost_per_10k_exceptions_usd"] = str(self.cost_per_10k_exceptions_usd)
+        data["cost_tokens_per_10k_usd"] = str(self.cost_tokens_per_10k_usd)
         return data
 
 
@@ -336,18 +344,32 @@ def run_agent_eval(
         export = write_export(Path(folder) / "export", audit_store.objects())
         intact = verify_export(export, signer.public_key_pem()).intact
     # -- scanner self-check: seeded values found by the scan, and none of them in any prompt
-    found = sum(min(len(g.values), 1) for g, d in decisions if g.values and d.fallback_reason != "prompt_refused")
+    #    (found: the scanner reports a finding for it and it is not in the scrubbed text; a text refused
+    #    whole counts as found, since nothing of it is sent)
+    found = 0
+    for g in generated:
+        if not g.values:
+            continue
+        try:
+            scrubbed = scrub_remittance(g.case.remittance_text, registry=registry)
+        except PromptRefusedError:
+            found += len(g.values)
+            continue
+        compact = scrubbed.text.replace(" ", "")
+        if sum(scrubbed.findings.values()) >= len(g.values):
+            found += sum(1 for v in g.values if v not in scrubbed.text and v.replace(" ", "") not in compact)
     in_prompts = sum(1 for text in model.requests for v in case_of(text)
                      if v in text or v.replace(" ", "") in text.replace(" ", ""))
     # -- latency and cost
     latencies = [d.latency_ms for _, d in decisions if d.input_tokens]
     price = BEDROCK_TOKEN_PRICES[(DEFAULT_MODEL_ID, region)]
-    total = Decimal(0)
+    total = tokens_only = Decimal(0)
     for _, d in decisions:
         if d.input_tokens or d.output_tokens:
             units = math.ceil(d.input_tokens * 4 / 1000) if guardrail else 0  # ~4 chars per token, 1,000 per unit
-            total += bedrock_usage_cost({"inputTokens": d.input_tokens, "outputTokens": d.output_tokens},
-                                        model_id=DEFAULT_MODEL_ID, region=region, guardrail_text_units=units)
+            usage = {"inputTokens": d.input_tokens, "outputTokens": d.output_tokens}
+            total += bedrock_usage_cost(usage, model_id=DEFAULT_MODEL_ID, region=region, guardrail_text_units=units)
+            tokens_only += bedrock_usage_cost(usage, model_id=DEFAULT_MODEL_ID, region=region)
     by_source = Counter(d.source for _, d in decisions)
     fallbacks = Counter(d.fallback_reason for _, d in decisions if d.fallback_reason)
     injected = [d for g, d in decisions if g.injected]
@@ -365,6 +387,7 @@ def run_agent_eval(
         modelled_latency_ms_p50=statistics.median(latencies) if latencies else 0.0,
         modelled_latency_ms_p99=_percentile(latencies, 0.99),
         cost_per_10k_exceptions_usd=per_10k(total, len(decisions)) if decisions else Decimal(0),
+        cost_tokens_per_10k_usd=per_10k(tokens_only, len(decisions)) if decisions else Decimal(0),
         cost_model_id=DEFAULT_MODEL_ID, cost_region=region, cost_prices_as_of=price.as_of,
         cost_price_provenance=price.provenance, standin_model_calls=model.calls,
         standin_model_behaviour=dict(model.behaviour), elapsed_seconds=round(time.perf_counter() - started, 3),

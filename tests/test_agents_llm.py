@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from fasterpay.agents.llm import (
     FALLBACK_REASONS,
+    DynamoDbPromptStore,
     GuardrailSettings,
     InMemoryPromptStore,
     InvocationBudget,
@@ -266,3 +267,21 @@ def test_guardrail_blocks_personal_data_and_prompt_attacks() -> None:
     import re
     (regex,) = props["SensitiveInformationPolicyConfig"]["RegexesConfig"]
     assert re.search(regex["Pattern"], f"sort 20-00-00 {ACCOUNT}") and not re.search(regex["Pattern"], "inv 42")
+
+
+def test_a_case_decided_again_after_a_redelivery_keeps_its_first_sealed_prompt(kms: tuple[Any, str]) -> None:
+    """A redelivered case seals the same prompt under the same reference: the write-once store keeps the first
+    blob and the second decision goes through (it must not fail for ever on its own earlier write)."""
+    ddb = boto3.client("dynamodb", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb.create_table(TableName="prompts", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "prompt_ref", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "prompt_ref", "KeyType": "HASH"}])
+    client, key_id = kms
+    harness = Harness(client, key_id)
+    harness.agent.prompts = KmsPromptStore(client, key_id, DynamoDbPromptStore(ddb, "prompts"))
+    first = harness.agent.decide(case())
+    stored = ddb.get_item(TableName="prompts", Key={"prompt_ref": {"S": first.prompt_ref}})["Item"]["blob"]["B"]
+    again = harness.agent.decide(case())
+    assert again.prompt_ref == first.prompt_ref and (again.action, again.source) == (first.action, first.source)
+    assert ddb.get_item(TableName="prompts", Key={"prompt_ref": {"S": first.prompt_ref}})["Item"]["blob"]["B"] == stored
+    assert harness.agent.prompts.open(first.prompt_ref, case_id=case().case_id)

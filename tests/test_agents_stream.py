@@ -24,6 +24,7 @@ from fasterpay.agents.stream import (
     create_lease_table,
     create_processed_table,
     list_shards,
+    records_behind,
 )
 from fasterpay.ledger.model import SimulatedCrash
 from simulations import moto_speedups
@@ -350,3 +351,32 @@ def test_a_malformed_record_is_set_aside_and_does_not_block_its_shard(env: Any) 
     assert "error" in stored["Item"]
     assert setup.histories() == expected_order(events)
     assert account_token(random.Random(0)).startswith("dtk_iban_")
+
+
+def test_markers_expire_after_the_retention_and_a_shorter_retention_is_refused(env: Any) -> None:
+    setup = Setup(env)
+    setup.now = 1_764_590_400_000
+    setup.publisher.publish(generate_status_events(3, 1, random.Random(3)))
+    assert setup.worker("worker-a", marker_retention_s=8 * 86_400).drain().applied == 3
+    ttl = setup.dynamodb.describe_time_to_live(TableName=setup.processed)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    markers = [i for i in setup.dynamodb.scan(TableName=setup.processed)["Items"] if i["pk"]["S"].startswith("EVENT#")]
+    assert len(markers) == 3
+    assert {int(i["expires_at"]["N"]) for i in markers} == {setup.now // 1000 + 8 * 86_400}
+    with pytest.raises(ValueError, match="retention"):
+        setup.worker("worker-b", marker_retention_s=3_600)
+
+
+def test_records_behind_counts_what_the_checkpoints_have_not_reached_and_agrees_with_the_acknowledgements(env: Any) -> None:
+    """The lag measurement read from the stream, and the drill's count from PutRecords' acknowledgements."""
+    setup = Setup(env, shards=2)
+    flaky = PartialFailureKinesis(setup.kinesis, rate=0.0)
+    StatusEventPublisher(flaky, STREAM, sleep=lambda _: None).publish(generate_status_events(30, 6, random.Random(4)))
+    worker = setup.worker("worker-a", checkpoint_every=1, max_records=4)
+    worker.sync_shards()
+    assert sum(records_behind(setup.kinesis, STREAM, setup.leases.list()).values()) == flaky.behind(setup.leases.list()) == 30
+    worker.poll_once()  # at most four records per shard
+    behind = records_behind(setup.kinesis, STREAM, setup.leases.list())
+    assert sum(behind.values()) == flaky.behind(setup.leases.list()) == 30 - 8
+    worker.drain()
+    assert sum(records_behind(setup.kinesis, STREAM, setup.leases.list()).values()) == flaky.behind(setup.leases.list()) == 0

@@ -216,7 +216,11 @@ class InvocationBudget:
 
 # -- the encrypted prompt store ----------------------------------------------------------------------------
 class PromptStore(Protocol):
-    """Where encrypted prompts go: ``put`` stores bytes under a key, ``get`` reads them back."""
+    """Where encrypted prompts go: ``put`` stores bytes under a key once, ``get`` reads them back.
+
+    A key names its prompt's SHA-256, so a second ``put`` of a key (a case decided again after a crash or a
+    redelivery) carries the same prompt: it must leave the first blob in place and succeed.
+    """
 
     def put(self, key: str, blob: bytes) -> None: ...
 
@@ -230,7 +234,7 @@ class InMemoryPromptStore:
         self.items: dict[str, bytes] = {}
 
     def put(self, key: str, blob: bytes) -> None:
-        self.items[key] = bytes(blob)
+        self.items.setdefault(key, bytes(blob))  # written once: the first blob stands
 
     def get(self, key: str) -> bytes:
         return self.items[key]
@@ -248,8 +252,13 @@ class DynamoDbPromptStore:
         self.table_name = table_name
 
     def put(self, key: str, blob: bytes) -> None:
-        self._ddb.put_item(TableName=self.table_name, Item={"prompt_ref": {"S": key}, "blob": {"B": blob}},
-                           ConditionExpression="attribute_not_exists(prompt_ref)")
+        try:
+            self._ddb.put_item(TableName=self.table_name, Item={"prompt_ref": {"S": key}, "blob": {"B": blob}},
+                               ConditionExpression="attribute_not_exists(prompt_ref)")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            # written before under this key, which names the prompt's SHA-256: the same prompt, kept as it was
 
     def get(self, key: str) -> bytes:
         item = self._ddb.get_item(TableName=self.table_name, Key={"prompt_ref": {"S": key}},

@@ -351,10 +351,14 @@ def create_lease_table(dynamodb: Any, name: str) -> str:
 
 
 def create_processed_table(dynamodb: Any, name: str) -> str:
-    """Create the table of processed markers and poison records (on-demand, hash key ``pk``)."""
+    """Create the table of processed markers and poison records (on-demand, hash key ``pk``), with TTL on
+    ``expires_at`` so markers expire once no replay can reach their events (see ``marker_retention_s``)."""
     dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                           AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    dynamodb.update_time_to_live(TableName=name,
+                                 TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
     return name
 
 
@@ -562,9 +566,12 @@ class StreamConsumer:
     def __init__(self, kinesis: Any, dynamodb: Any, *, stream_name: str, lease_table: LeaseTable, worker_id: str,
                  apply: Apply, processed_table: str, checkpoint_every: int = 25, failover_ms: int = 10_000,
                  max_records: int = 500, clock: Callable[[], int] = lambda: int(time.time() * 1000),
-                 crash: Crash = _no_crash) -> None:
+                 crash: Crash = _no_crash, marker_retention_s: int = 8 * 86_400) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
+        if marker_retention_s < 86_400:
+            raise ValueError("marker_retention_s must exceed the stream's retention period (at least 24 hours, "
+                             "the Kinesis minimum) and any replay window")
         self._kinesis = kinesis
         self._ddb = dynamodb
         self.stream_name = stream_name
@@ -577,6 +584,7 @@ class StreamConsumer:
         self.max_records = max_records
         self.clock = clock
         self.crash = crash
+        self.marker_retention_s = marker_retention_s
         self._seen: dict[str, tuple[str | None, int, int]] = {}  # shard -> (owner, counter, first seen ms)
 
     # Leases.
@@ -710,7 +718,8 @@ class StreamConsumer:
             "TableName": self.processed_table,
             "Item": {"pk": {"S": f"EVENT#{event.event_id}"}, "shard_id": {"S": shard_id},
                      "sequence_number": {"S": sequence_number}, "worker_id": {"S": self.worker_id},
-                     "processed_at": {"N": str(self.clock())}},
+                     "processed_at": {"N": str(self.clock())},
+                     "expires_at": {"N": str(self.clock() // 1000 + self.marker_retention_s)}},  # TTL, epoch s
             "ConditionExpression": "attribute_not_exists(pk)",
         }}
         try:
