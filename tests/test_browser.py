@@ -111,8 +111,7 @@ def test_other_pages_load_without_console_errors(browser: object, base_url: str,
     assert not _broken_images(browser)
 
 
-ARTICLE_PAGES = ["/articles/tokenisation-vault/", "/articles/idempotency-ledger/", "/articles/payment-pipeline/",
-                 "/articles/audit-observability/"]
+ARTICLE_PAGES = [f"/articles/{p.stem}/" for p in sorted((Path(__file__).resolve().parents[1] / "docs" / "articles").glob("*.md"))]
 
 
 def _overflowing_tables(browser: object) -> list[str]:
