@@ -120,3 +120,27 @@ def test_each_article_says_what_to_copy(article: str, pattern: str) -> None:
     for name in (pattern, *copy_with(pattern)):
         shown = f"`{name}/`" if (PACKAGE / name).is_dir() else f"`{name}`"
         assert shown in text, f"{article}.md does not say to copy {shown}"
+
+
+def test_the_queue_and_stream_modules_copy_as_single_files(tmp_path: Path) -> None:
+    """The article says scaling.py, batch.py and stream.py need only boto3: copied alone, they import and work."""
+    package = tmp_path / "bankco"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("scaling.py", "batch.py", "stream.py"):
+        shutil.copy2(PACKAGE / "agents" / name, package / name)
+    for blocked in ("fasterpay", "simulations"):
+        (tmp_path / f"{blocked}.py").write_text(f"raise ImportError('{blocked} is not part of the copy')\n")
+    program = textwrap.dedent('''
+        from bankco.batch import process_batch
+        from bankco.scaling import BacklogScalingPolicy
+        from bankco.stream import StatusEvent
+
+        assert BacklogScalingPolicy(5, 0.2).desired(visible_messages=100, in_flight=0, current=1, now_s=0) == 4
+        assert process_batch({"Records": [{"messageId": "m1", "body": "x"}]}, lambda r: None) == {"batchItemFailures": []}
+        assert StatusEvent.from_json(StatusEvent("5b0e3f1c-1d2e-4f5a-8b9c-0d1e2f3a4b5c", "E2E-1", "ACSP", "dtk_iban_abcdefghijklmnop",
+                                                 1050, "GBP", 1).to_json()).status == "ACSP"
+        print("single files ok")
+    ''')
+    result = _run(program, tmp_path)
+    assert result.returncode == 0 and "single files ok" in result.stdout, result.stderr[-3000:]
