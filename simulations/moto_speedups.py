@@ -21,7 +21,9 @@ ten times what a shallow queue costs, and the queue's depth, not the work, set t
 passes read the clock once each and the two single-attribute reads compute that one attribute; the
 messages counted and returned are the same.
 
-Two more are caches of answers that cannot change while moto runs. moto 5.2 serialises every
+Three more are caches of answers that cannot change while moto runs. moto's CloudFormation parses a
+template's YAML with PyYAML's pure-Python loader for every stack it creates; the patch parses each template
+body once and hands every stack a deep copy. The other two: moto 5.2 serialises every
 response by walking the botocore output shape, and asks for each member of each structure through an
 attribute picker that builds up to a dozen alias candidates (the key, the shape's name, the parent's
 prefix, the class's prefix, their snake case...) before it looks one up. A DynamoDB item is a map of
@@ -31,7 +33,7 @@ parent shape and the key (moto makes a new picker per response, all alike); the 
 once per such combination and keeps them, and does
 moto's own lookups in moto's order. moto also lists every method of the response class (with
 ``inspect.getmembers``) on every request; the patch lists them once per class. Together they take
-about 12% off a DynamoDB ``GetItem`` or ``PutItem`` on moto. :func:`install_caches` applies these two
+about 12% off a DynamoDB ``GetItem`` or ``PutItem`` on moto. :func:`install_caches` applies these three
 alone (the test suite does, for every test); ``tests/test_moto_speedups.py`` checks every pick and
 every listing of a pipeline run against moto's own.
 
@@ -102,11 +104,16 @@ def install_caches() -> None:
 
     from moto.core.utils import get_value
 
+    from moto.cloudformation.models import Stack as FakeStack
+
     _LOOKUP["get_value"] = get_value  # moto's own lookup, fetched once (the pick below is a hot path)
     _CACHE_ORIGINALS["attribute_picker_call"] = AttributePicker.__call__
     _CACHE_ORIGINALS["method_names_from_class"] = responses.method_names_from_class
+    _CACHE_ORIGINALS["parse_template"] = FakeStack.__dict__["parse_template"]
+    _LOOKUP["parse_template"] = FakeStack.parse_template
     AttributePicker.__call__ = _pick_attribute  # type: ignore[method-assign]
     responses.method_names_from_class = _method_names_from_class  # type: ignore[assignment]
+    FakeStack.parse_template = staticmethod(_parse_template)  # type: ignore[method-assign]
 
 
 def _uninstall_caches() -> None:
@@ -115,8 +122,31 @@ def _uninstall_caches() -> None:
     from moto.core import responses
     from moto.core.serialize import AttributePicker
 
+    from moto.cloudformation.models import Stack as FakeStack
+
     AttributePicker.__call__ = _CACHE_ORIGINALS.pop("attribute_picker_call")  # type: ignore[method-assign]
     responses.method_names_from_class = _CACHE_ORIGINALS.pop("method_names_from_class")  # type: ignore[assignment]
+    FakeStack.parse_template = _CACHE_ORIGINALS.pop("parse_template")  # type: ignore[method-assign]
+    _TEMPLATES.clear()
+
+
+#: Parsed CloudFormation templates by body (at most :data:`_MAX_TEMPLATES`; the project deploys a handful).
+_TEMPLATES: dict[str, Any] = {}
+_MAX_TEMPLATES = 64
+
+
+def _parse_template(template: str) -> Any:
+    """moto's ``Stack.parse_template``, once per template body: moto parses the YAML with PyYAML's pure-Python
+    loader on every stack it creates (about 0.1 s for the pipeline's template); the parse of a body never
+    changes, so each caller gets a deep copy of the first parse (a stack may change its copy)."""
+    parsed = _TEMPLATES.get(template)
+    if parsed is None:
+        parsed = _LOOKUP["parse_template"](template)
+        if len(_TEMPLATES) < _MAX_TEMPLATES:
+            _TEMPLATES[template] = parsed
+        else:
+            return parsed
+    return copy.deepcopy(parsed)
 
 
 def install_on_moto(env: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -314,3 +315,21 @@ def test_unpatched_is_moto_own_code_and_restores_what_was_installed() -> None:
     finally:
         moto_speedups.uninstall()
         moto_speedups.install_caches()
+
+
+def test_cached_template_parses_equal_motos_and_a_stack_cannot_change_the_cache() -> None:
+    """Every template the project deploys parses to what moto's own parser gives; each caller gets its own copy."""
+    from moto.cloudformation.models import Stack as FakeStack
+
+    moto_speedups.install_caches()
+    templates = sorted((Path(__file__).resolve().parents[1] / "reference" / "fasterpay" / "cloudformation").glob("*.yaml"))
+    assert len(templates) >= 4
+    with moto_speedups.unpatched():
+        own = {t.name: FakeStack.parse_template(t.read_text(encoding="utf-8")) for t in templates}
+    for t in templates:
+        body = t.read_text(encoding="utf-8")
+        first = FakeStack.parse_template(body)
+        assert first == own[t.name], t.name
+        first["Resources"].clear()  # what a stack does to its own copy
+        assert FakeStack.parse_template(body) == own[t.name], "a caller's change reached the cache"
+    assert FakeStack.parse_template('{"Resources": {}}') == {"Resources": {}}  # JSON bodies too
