@@ -34,7 +34,6 @@ import logging
 import math
 import random
 import re
-import statistics
 import tempfile
 import time
 from collections import Counter
@@ -70,6 +69,7 @@ from fasterpay.observability.redaction import (
     refuse_personal_text,
 )
 from fasterpay.pipeline.routing import default_routing_rules
+from fasterpay.metrics import percentile
 from fasterpay.pricing import BEDROCK_TOKEN_PRICES, bedrock_usage_cost, per_10k
 
 from .generator import party_names
@@ -236,13 +236,6 @@ class _Capture(logging.Handler):
         self.records.append({"message": record.getMessage(), **getattr(record, "agent_decision", {})})
 
 
-def _percentile(values: list[int], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))])  # nearest rank
-
-
 def _leaks(text: str, registry: PersonalValueRegistry, seeded: tuple[str, ...] | set[str]) -> bool:
     try:
         refuse_personal_text(text, registry=registry)
@@ -384,8 +377,8 @@ def run_agent_eval(
         injection_cases=len(injected), injection_decisions_outside_allow_list=outside["injection"],
         injection_decisions_by_action=dict(Counter(f"{d.action}:{d.source}" for d in injected)),
         decisions_outside_allow_list=sum(outside.values()),
-        modelled_latency_ms_p50=statistics.median(latencies) if latencies else 0.0,
-        modelled_latency_ms_p99=_percentile(latencies, 0.99),
+        modelled_latency_ms_p50=percentile(latencies, 50),  # the guide's one percentile definition
+        modelled_latency_ms_p99=percentile(latencies, 99),
         cost_per_10k_exceptions_usd=per_10k(total, len(decisions)) if decisions else Decimal(0),
         cost_tokens_per_10k_usd=per_10k(tokens_only, len(decisions)) if decisions else Decimal(0),
         cost_model_id=DEFAULT_MODEL_ID, cost_region=region, cost_prices_as_of=price.as_of,
