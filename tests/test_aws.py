@@ -292,3 +292,17 @@ def test_fake_session_credentials_are_refused_by_sts_under_enforcement(
         with pytest.raises(ClientError) as raised:
             assume_role(env.client("sts"), "arn:aws:iam::123456789012:role/nope", "payments-api")
     assert raised.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_moto_sessions_share_botocores_parsed_models_and_keep_their_own_region_and_credentials() -> None:
+    """The moto sessions share one botocore data loader (each model file parsed once per process), and
+    boto3's per-session search path is not appended again and again; nothing else is shared."""
+    with open_environment("moto", region="eu-west-2") as first, open_environment("moto", region="eu-west-1") as second:
+        loaders = [env.session._session.get_component("data_loader") for env in (first, second)]
+        assert loaders[0] is loaders[1]
+        assert len(loaders[0].search_paths) == len(set(loaders[0].search_paths))
+        first_ddb, second_ddb = first.client("dynamodb"), second.client("dynamodb")
+        assert (first_ddb.meta.region_name, second_ddb.meta.region_name) == ("eu-west-2", "eu-west-1")
+        _create_table(first_ddb)
+        assert first_ddb.list_tables()["TableNames"] and second_ddb.list_tables()["TableNames"] == []
+        assert second.session.get_credentials().access_key == "testing"

@@ -333,3 +333,30 @@ def test_cached_template_parses_equal_motos_and_a_stack_cannot_change_the_cache(
         first["Resources"].clear()  # what a stack does to its own copy
         assert FakeStack.parse_template(body) == own[t.name], "a caller's change reached the cache"
     assert FakeStack.parse_template('{"Resources": {}}') == {"Resources": {}}  # JSON bodies too
+
+
+@pytest.mark.parametrize("spec,usage,algorithm", [
+    ("ECC_NIST_P256", "SIGN_VERIFY", "ECDSA_SHA_256"),
+    ("RSA_2048", "SIGN_VERIFY", "RSASSA_PSS_SHA_256"),
+])
+def test_kms_key_pairs_are_made_on_first_use_and_sign_and_verify(spec: str, usage: str, algorithm: str) -> None:
+    """A key pair is generated only when a call needs it; signing, verifying and the public key then work
+    as moto's own (a symmetric key never pays for the RSA pair moto gives it)."""
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+    from moto.kms.models import kms_backends
+
+    moto_speedups.install_caches()
+    with moto.mock_aws():
+        kms = boto3.client("kms", region_name="eu-west-2")
+        symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+        asymmetric = kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"]
+        keys = kms_backends["123456789012"]["eu-west-2"].keys
+        assert keys[symmetric].private_key._key is None and keys[asymmetric].private_key._key is None
+        blob = kms.encrypt(KeyId=symmetric, Plaintext=b"x", EncryptionContext={"a": "b"})["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=blob, EncryptionContext={"a": "b"})["Plaintext"] == b"x"
+        assert keys[symmetric].private_key._key is None
+        signature = kms.sign(KeyId=asymmetric, Message=b"m", SigningAlgorithm=algorithm)["Signature"]
+        assert kms.verify(KeyId=asymmetric, Message=b"m", Signature=signature, SigningAlgorithm=algorithm)["SignatureValid"]
+        assert not kms.verify(KeyId=asymmetric, Message=b"n", Signature=signature, SigningAlgorithm=algorithm)["SignatureValid"]
+        der = kms.get_public_key(KeyId=asymmetric)["PublicKey"]
+        assert load_der_public_key(der) is not None and der == keys[asymmetric].private_key.public_key()

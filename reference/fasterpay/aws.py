@@ -399,13 +399,35 @@ def _require_real_aws_opt_in() -> None:
         )
 
 
+_SHARED_LOADER: list[Any] = []  # botocore's data loader, shared by the moto sessions (see _fake_session)
+
+
 def _fake_session(region: str) -> boto3.Session:
-    return boto3.Session(
+    """A session with fake credentials, for the moto backends.
+
+    Every new boto3 session gets its own botocore data loader, which parses the service models and endpoint
+    files (JSON, a few MB for DynamoDB) again for the first client of each service: about 0.3 s per session.
+    The moto sessions share one loader instead, so each file is parsed once per process; the parsed models
+    are read-only to botocore, as they are for every client of one session. A real-AWS session keeps its own.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    if not _SHARED_LOADER:
+        _SHARED_LOADER.append(botocore.loaders.create_loader())
+    loader = _SHARED_LOADER[0]
+    core = botocore.session.get_session()
+    core.register_component("data_loader", loader)
+    session = boto3.Session(
         aws_access_key_id=_FAKE_ACCESS_KEY_ID,
         aws_secret_access_key=_FAKE_SECRET_ACCESS_KEY,
         aws_session_token=None,
         region_name=region,
+        botocore_session=core,
     )
+    # boto3 appends its own data folder to the loader's search paths for each session: keep one copy of each
+    loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+    return session
 
 
 
