@@ -112,8 +112,11 @@ def install_caches() -> None:
     _CACHE_ORIGINALS["parse_template"] = FakeStack.__dict__["parse_template"]
     _LOOKUP["parse_template"] = FakeStack.parse_template
     from moto.kms import models as kms_models
+    from moto.core.serialize import BaseJSONSerializer
 
     _CACHE_ORIGINALS["kms_generate_private_key"] = kms_models.generate_private_key
+    _CACHE_ORIGINALS["json_structure"] = BaseJSONSerializer.__dict__["_serialize_type_structure"]
+    BaseJSONSerializer._serialize_type_structure = _serialize_json_structure  # type: ignore[method-assign]
     AttributePicker.__call__ = _pick_attribute  # type: ignore[method-assign]
     responses.method_names_from_class = _method_names_from_class  # type: ignore[assignment]
     FakeStack.parse_template = staticmethod(_parse_template)  # type: ignore[method-assign]
@@ -129,12 +132,60 @@ def _uninstall_caches() -> None:
     from moto.cloudformation.models import Stack as FakeStack
 
     from moto.kms import models as kms_models
+    from moto.core.serialize import BaseJSONSerializer
 
     kms_models.generate_private_key = _CACHE_ORIGINALS.pop("kms_generate_private_key")  # type: ignore[assignment]
+    BaseJSONSerializer._serialize_type_structure = _CACHE_ORIGINALS.pop("json_structure")  # type: ignore[method-assign]
     AttributePicker.__call__ = _CACHE_ORIGINALS.pop("attribute_picker_call")  # type: ignore[method-assign]
     responses.method_names_from_class = _CACHE_ORIGINALS.pop("method_names_from_class")  # type: ignore[assignment]
     FakeStack.parse_template = _CACHE_ORIGINALS.pop("parse_template")  # type: ignore[method-assign]
     _TEMPLATES.clear()
+
+
+def _attribute_value(value: Any) -> Any:
+    """The JSON moto's serialiser writes for one DynamoDB ``AttributeValue`` held as a plain dict, or _MISSING.
+
+    Strings (``S``, ``N``), booleans (``BOOL``, ``NULL``), string sets and nested ``M`` and ``L`` of those are
+    written as they are: for them moto's member-by-member walk (ten members per value, each picked through
+    a dozen candidate names) ends in the same dict. Anything else (binary, a set of binaries, a value that is
+    not a plain dict or str) returns _MISSING, and moto's own walk serialises it."""
+    if type(value) is not dict or len(value) != 1:
+        return _MISSING
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N"):
+        return {kind: inner} if type(inner) is str else _MISSING
+    if kind in ("BOOL", "NULL"):
+        return {kind: inner} if type(inner) is bool else _MISSING
+    if kind in ("SS", "NS"):
+        return {kind: list(inner)} if type(inner) is list and all(type(v) is str for v in inner) else _MISSING
+    if kind == "M" and type(inner) is dict:
+        members = {}
+        for name, member in inner.items():
+            done = _attribute_value(member)
+            if done is _MISSING:
+                return _MISSING
+            members[name] = done
+        return {"M": members}
+    if kind == "L" and type(inner) is list:
+        items = []
+        for member in inner:
+            done = _attribute_value(member)
+            if done is _MISSING:
+                return _MISSING
+            items.append(done)
+        return {"L": items}
+    return _MISSING
+
+
+def _serialize_json_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    """moto's JSON ``_serialize_type_structure``, with DynamoDB's ``AttributeValue`` written in one step when
+    :func:`_attribute_value` can (most of a DynamoDB response: every attribute of every item)."""
+    if key and shape.name == "AttributeValue" and "name" not in shape.serialization:
+        done = _attribute_value(value)
+        if done is not _MISSING:
+            serialized[key] = done
+            return
+    _CACHE_ORIGINALS["json_structure"](self, serialized, value, shape, key)
 
 
 class _LazyPrivateKey:
