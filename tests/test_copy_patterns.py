@@ -51,6 +51,7 @@ PROGRAMS = {
     "observability": IMPORTS_ONLY.format(name="observability"),
     "pipeline": "pipeline_plain.py",
     "agents": "agents_quickstart.py",
+    "resilience": "resilience_quickstart.py",
 }
 
 
@@ -114,7 +115,8 @@ def test_every_pattern_declares_what_it_is_copied_with() -> None:
 
 @pytest.mark.parametrize(("article", "pattern"), [("tokenisation-vault", "vault"), ("idempotency-ledger", "ledger"),
                                                   ("payment-pipeline", "pipeline"), ("audit-observability", "audit"),
-                                                  ("queue-agents", "agents")])
+                                                  ("queue-agents", "agents"),
+                                                  ("multi-region-resilience", "resilience")])
 def test_each_article_says_what_to_copy(article: str, pattern: str) -> None:
     text = (ROOT / "docs" / "articles" / f"{article}.md").read_text(encoding="utf-8")
     for name in (pattern, *copy_with(pattern)):

@@ -50,3 +50,18 @@ def test_agents_quickstart_scales_isolates_streams_once_and_keeps_the_agent_on_i
     decision = result["decision"]
     assert (decision.action, decision.reason_code, decision.source) == ("reject", "AG01", "model")
     assert decision.audit_seq == 0 and decision.prompt_sha256
+
+
+def test_resilience_quickstart_fences_the_old_region_fails_over_and_keeps_deadlines_and_hedges_safe() -> None:
+    result = runpy.run_path(str(EXAMPLES / "resilience_quickstart.py"))["main"]()
+    assert result["held"] == "held" and result["dublin_held"] == "held"
+    assert [event.split(": ", 1)[1] for _, event in result["timeline"]] == [
+        "eu-west-2 OFF at epoch 1", "fence interval 15 s waited", "eu-west-1 ON at epoch 2"]
+    assert result["timeline"][2][0] - result["timeline"][0][0] == result["fence_interval_s"] == 15.0
+    assert result["old_region_wrote"] is False  # its lease lapsed inside the fence interval
+    assert result["dublin_lease"].renewed and result["dublin_lease"].epoch == 2
+    assert result["rto_s"] == 30 + 5 + 15 + 60  # detection + switch + fence interval + re-route
+    assert result["enforced_s"] == 9.0 and 0 < result["authorise_left_s"] <= 0.2 + 1e-6
+    assert result["config_attempts"] >= 1 and float(result["header"]) == 1_800_000_015.0 + 9.0
+    assert result["hedged_source"] in ("primary", "backup") and result["hedged_found"]
+    assert result["hedged_a_write"] is False

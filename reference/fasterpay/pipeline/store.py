@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -44,11 +44,25 @@ __all__ = [
     "PaymentStore",
     "StoredPayment",
     "TransitionConflictError",
+    "WriteFence",
 ]
 
 #: Statuses a payment can rest in. ACSP is final for the sender's answer; ACSC follows at settlement.
 FINAL_STATUSES = frozenset({"ACSC", "RJCT"})
 _CCF = "ConditionalCheckFailed"
+
+
+class WriteFence(Protocol):
+    """A write fence (for example :class:`fasterpay.resilience.fencing.FenceGuard`): with one, every write of
+    the store is a transaction that also carries ``condition_check()``; when that check cancels it,
+    ``fenced_out(reason)`` returns the error to raise (the store raises nothing else then).
+
+    Declared here so ``pipeline/`` copies without ``resilience/``.
+    """
+
+    def condition_check(self) -> dict[str, Any]: ...
+
+    def fenced_out(self, reason: Mapping[str, Any]) -> Exception | None: ...
 
 
 class TransitionConflictError(Exception):
@@ -125,7 +139,10 @@ def _code(exc: ClientError) -> str:
 class PaymentStore:
     """Payment items and their conditional transitions (the pipeline's only writes per payment).
 
-    Pass the DynamoDB client of the pipeline role, the payments table and the ledger table.
+    Pass the DynamoDB client of the pipeline role, the payments table and the ledger table. With a
+    ``fence`` (a :class:`WriteFence`), every transition is one transaction that also carries the fence's
+    ``ConditionCheck`` (``clear`` and ``reject``, single-item writes without one, become two-item
+    transactions; ``clear`` then reads the item back), and a write the fence cancels raises its error.
 
     Examples:
         >>> store = PaymentStore(dynamodb, "fasterpay-payments", "fasterpay-ledger")  # doctest: +SKIP
@@ -133,10 +150,36 @@ class PaymentStore:
         'held'
     """
 
-    def __init__(self, dynamodb: Any, table: str, ledger_table: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, ledger_table: str, fence: WriteFence | None = None) -> None:
         self._ddb = dynamodb
         self.table = table
         self.ledger_table = ledger_table
+        self.fence = fence
+
+    def _fenced(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``items`` with the fence's ConditionCheck appended (last, so the other indexes do not move)."""
+        return items if self.fence is None else [*items, self.fence.condition_check()]
+
+    def _raise_if_fenced(self, exc: ClientError) -> None:
+        """Raise the fence's error when the fence's check (the last item) cancelled the transaction."""
+        if self.fence is None:
+            return
+        reasons = exc.response.get("CancellationReasons") or []
+        if reasons:
+            error = self.fence.fenced_out(reasons[-1])
+            if error is not None:
+                raise error from exc
+
+    def _condition_failed_item(self, exc: ClientError) -> Mapping[str, Any] | None:
+        """For a fenced one-item transaction that failed: the fence's error if the fence cancelled it, ``exc``
+        again unless the item's own condition failed, else the item as it was (or None)."""
+        if _code(exc) != "TransactionCanceledException":
+            raise exc
+        self._raise_if_fenced(exc)
+        reasons = exc.response.get("CancellationReasons") or []
+        if not reasons or reasons[0].get("Code") != _CCF:
+            raise exc
+        return reasons[0].get("Item")
 
     # -- writes ----------------------------------------------------------------------------------
     def hold(self, payment: Payment, *, first_of_message: bool, at: float) -> HoldOutcome:
@@ -170,10 +213,11 @@ class PaymentStore:
                 "ExpressionAttributeNames": {"#sub": "sub"}, "ExpressionAttributeValues": {":sub": sub},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         try:
-            self._ddb.transact_write_items(TransactItems=items)
+            self._ddb.transact_write_items(TransactItems=self._fenced(items))
         except ClientError as exc:
             if _code(exc) != "TransactionCanceledException":
                 raise
+            self._raise_if_fenced(exc)
             return self._explain_hold(exc, payment)
         return HoldOutcome("held")
 
@@ -209,6 +253,8 @@ class PaymentStore:
         Raises:
             TransitionConflictError: another submission recorded this UETR (not this one's to answer).
         """
+        if self.fence is not None:
+            return self._fenced_reject(payment, reason, at=at)
         try:
             self._ddb.put_item(TableName=self.table, Item=self._item(payment, "RJCT", "none", at, reason=reason),
                                ConditionExpression="attribute_not_exists(pk)",
@@ -222,6 +268,19 @@ class PaymentStore:
             return stored
         return self._parsed(payment, "RJCT", "none", at, reason=reason)
 
+    def _fenced_reject(self, payment: Payment, reason: str, *, at: float) -> StoredPayment:
+        put = {"Put": {"TableName": self.table, "Item": self._item(payment, "RJCT", "none", at, reason=reason),
+                       "ConditionExpression": "attribute_not_exists(pk)",
+                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+        try:
+            self._ddb.transact_write_items(TransactItems=self._fenced([put]))
+        except ClientError as exc:
+            stored = self._stored(self._condition_failed_item(exc)) or self.get(payment.uetr)
+            if stored is None or stored.submission_id != payment.submission_id:
+                raise TransitionConflictError(f"{payment.uetr} belongs to another submission", stored) from exc
+            return stored
+        return self._parsed(payment, "RJCT", "none", at, reason=reason)
+
     def clear(self, payment: Payment, *, cycle: str, at: float) -> StoredPayment:
         """ACCP -> ACSP: cleared by the scheme, to settle in ``cycle``.
 
@@ -229,6 +288,8 @@ class PaymentStore:
             TransitionConflictError: the payment is not ACCP; ``current`` is its record (ACSP from an
                 earlier delivery, whose cycle stands; or RJCT, whose decision stands).
         """
+        if self.fence is not None:
+            return self._fenced_clear(payment, cycle=cycle, at=at)
         try:
             answer = self._ddb.update_item(
                 TableName=self.table, Key={"pk": {"S": f"PAY#{payment.uetr}"}},
@@ -243,6 +304,22 @@ class PaymentStore:
             current = self._stored(exc.response.get("Item")) or self.get(payment.uetr)
             raise TransitionConflictError(f"{payment.uetr} is not ACCP", current) from exc
         return StoredPayment.from_item(answer["Attributes"])
+
+    def _fenced_clear(self, payment: Payment, *, cycle: str, at: float) -> StoredPayment:
+        update = {"Update": {
+            "TableName": self.table, "Key": {"pk": {"S": f"PAY#{payment.uetr}"}},
+            "UpdateExpression": "SET st = :new, cyc = :c, rail = :r, dat = :at", "ConditionExpression": "st = :from",
+            "ExpressionAttributeValues": {":new": {"S": "ACSP"}, ":from": {"S": "ACCP"}, ":c": {"S": cycle},
+                                          ":r": {"S": payment.rail}, ":at": {"N": repr(at)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+        try:
+            self._ddb.transact_write_items(TransactItems=self._fenced([update]))
+        except ClientError as exc:
+            current = self._stored(self._condition_failed_item(exc)) or self.get(payment.uetr)
+            raise TransitionConflictError(f"{payment.uetr} is not ACCP", current) from exc
+        stored = self.get(payment.uetr)
+        assert stored is not None
+        return stored
 
     def book_transfer(self, payment: Payment, *, at: float) -> StoredPayment:
         """ACCP -> ACSC for a book transfer: credit the creditor, debit the in-flight account, at once.
@@ -302,10 +379,11 @@ class PaymentStore:
 
     def _transact_transition(self, uetr: str, items: list[dict[str, Any]], *, what: str) -> None:
         try:
-            self._ddb.transact_write_items(TransactItems=items)
+            self._ddb.transact_write_items(TransactItems=self._fenced(items))
         except ClientError as exc:
             if _code(exc) != "TransactionCanceledException":
                 raise
+            self._raise_if_fenced(exc)
             reasons = exc.response.get("CancellationReasons") or []
             codes = [str(r.get("Code", "None")) for r in reasons]
             if not codes or any(c not in (_CCF, "None") for c in codes):
