@@ -27,6 +27,7 @@ class Kpi:
 _PIPELINE = "The payment pipeline end to end"
 _AUDIT = "Tamper-evident audit trails and observability"
 _AGENTS = "Queue agents, streams and an LLM routing agent"
+_REGIONS = "Multi-region resilience and failover drills"
 KPIS: tuple[Kpi, ...] = (
     Kpi("tps_sustained", "Throughput, sustained", "payments/s",
         "All the bench's payments over the time its handlers ran, measured on moto: compare it only with the "
@@ -80,6 +81,18 @@ KPIS: tuple[Kpi, ...] = (
         "shard split.", _AGENTS),
     Kpi("queue_latency_p99", "Queue latency p99: backlog autoscaler against a fixed fleet", "s",
         "Time from arrival on the queue to processed, over a UK FPS-like day, modelled.", _AGENTS),
+    Kpi("rpo_payments", "RPO: acknowledged payments not yet replicated at failover", "payments",
+        "Payments the primary region had acknowledged but not replicated when it failed, per drill (emulated "
+        "global-table replication on moto); each is reconciled at failback, none is lost.", _REGIONS),
+    Kpi("rpo_seconds", "RPO: replication window at failover", "s",
+        "The replication lag at the moment the primary failed, per drill (emulated lag, virtual clock).", _REGIONS),
+    Kpi("rto_seconds", "RTO, modelled", "s",
+        "Detection by a quorum of health checks + routing-control switch + fence interval + senders' re-route, "
+        "from stated inputs.", _REGIONS),
+    Kpi("drill_lost", "Payments lost in the failover drills", "payments",
+        "Acknowledged payments with no final status after failover and failback, per drill; must be 0.", _REGIONS),
+    Kpi("drill_doubled", "Payments doubled in the failover drills", "payments",
+        "Payments booked or settled twice across both regions, per drill; must be 0.", _REGIONS),
 )
 
 
