@@ -65,6 +65,14 @@ class WriteFence(Protocol):
     def fenced_out(self, reason: Mapping[str, Any]) -> Exception | None: ...
 
 
+class _ItemConditionFailed(Exception):
+    """Inside the store: a one-item write whose own condition failed; ``item`` is the item as it was."""
+
+    def __init__(self, item: Mapping[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
 class TransitionConflictError(Exception):
     """The payment is not in the status this transition starts from; nothing was written.
 
@@ -170,16 +178,35 @@ class PaymentStore:
             if error is not None:
                 raise error from exc
 
-    def _condition_failed_item(self, exc: ClientError) -> Mapping[str, Any] | None:
-        """For a fenced one-item transaction that failed: the fence's error if the fence cancelled it, ``exc``
-        again unless the item's own condition failed, else the item as it was (or None)."""
-        if _code(exc) != "TransactionCanceledException":
-            raise exc
-        self._raise_if_fenced(exc)
-        reasons = exc.response.get("CancellationReasons") or []
-        if not reasons or reasons[0].get("Code") != _CCF:
-            raise exc
-        return reasons[0].get("Item")
+    def _write_one(self, action: str, request: dict[str, Any]) -> Mapping[str, Any] | None:
+        """One conditional ``Put`` or ``Update`` of one item: a plain ``PutItem``/``UpdateItem`` (an update
+        returns the new item), or with a fence one transaction that also carries its check (returns None).
+
+        Raises:
+            _ItemConditionFailed: the item's own condition failed (``item``: the item as it was, if any).
+            Exception: the fence's error when the fence cancelled the write; any other error as it came.
+        """
+        if self.fence is None:
+            try:
+                if action == "Put":
+                    self._ddb.put_item(**request)
+                    return None
+                return self._ddb.update_item(**request, ReturnValues="ALL_NEW")["Attributes"]
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                raise _ItemConditionFailed(exc.response.get("Item")) from exc
+        try:
+            self._ddb.transact_write_items(TransactItems=self._fenced([{action: request}]))
+        except ClientError as exc:
+            if _code(exc) != "TransactionCanceledException":
+                raise
+            self._raise_if_fenced(exc)
+            reasons = exc.response.get("CancellationReasons") or []
+            if not reasons or reasons[0].get("Code") != _CCF:
+                raise
+            raise _ItemConditionFailed(reasons[0].get("Item")) from exc
+        return None
 
     # -- writes ----------------------------------------------------------------------------------
     def hold(self, payment: Payment, *, first_of_message: bool, at: float) -> HoldOutcome:
@@ -253,31 +280,14 @@ class PaymentStore:
         Raises:
             TransitionConflictError: another submission recorded this UETR (not this one's to answer).
         """
-        if self.fence is not None:
-            return self._fenced_reject(payment, reason, at=at)
         try:
-            self._ddb.put_item(TableName=self.table, Item=self._item(payment, "RJCT", "none", at, reason=reason),
-                               ConditionExpression="attribute_not_exists(pk)",
-                               ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            stored = self._stored(exc.response.get("Item")) or self.get(payment.uetr)
+            self._write_one("Put", {"TableName": self.table, "Item": self._item(payment, "RJCT", "none", at, reason=reason),
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
+        except _ItemConditionFailed as failed:
+            stored = self._stored(failed.item) or self.get(payment.uetr)
             if stored is None or stored.submission_id != payment.submission_id:
-                raise TransitionConflictError(f"{payment.uetr} belongs to another submission", stored) from exc
-            return stored
-        return self._parsed(payment, "RJCT", "none", at, reason=reason)
-
-    def _fenced_reject(self, payment: Payment, reason: str, *, at: float) -> StoredPayment:
-        put = {"Put": {"TableName": self.table, "Item": self._item(payment, "RJCT", "none", at, reason=reason),
-                       "ConditionExpression": "attribute_not_exists(pk)",
-                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
-        try:
-            self._ddb.transact_write_items(TransactItems=self._fenced([put]))
-        except ClientError as exc:
-            stored = self._stored(self._condition_failed_item(exc)) or self.get(payment.uetr)
-            if stored is None or stored.submission_id != payment.submission_id:
-                raise TransitionConflictError(f"{payment.uetr} belongs to another submission", stored) from exc
+                raise TransitionConflictError(f"{payment.uetr} belongs to another submission", stored) from failed.__cause__
             return stored
         return self._parsed(payment, "RJCT", "none", at, reason=reason)
 
@@ -288,36 +298,17 @@ class PaymentStore:
             TransitionConflictError: the payment is not ACCP; ``current`` is its record (ACSP from an
                 earlier delivery, whose cycle stands; or RJCT, whose decision stands).
         """
-        if self.fence is not None:
-            return self._fenced_clear(payment, cycle=cycle, at=at)
         try:
-            answer = self._ddb.update_item(
-                TableName=self.table, Key={"pk": {"S": f"PAY#{payment.uetr}"}},
-                UpdateExpression="SET st = :new, cyc = :c, rail = :r, dat = :at",
-                ConditionExpression="st = :from",
-                ExpressionAttributeValues={":new": {"S": "ACSP"}, ":from": {"S": "ACCP"}, ":c": {"S": cycle},
-                                           ":r": {"S": payment.rail}, ":at": {"N": repr(at)}},
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            current = self._stored(exc.response.get("Item")) or self.get(payment.uetr)
-            raise TransitionConflictError(f"{payment.uetr} is not ACCP", current) from exc
-        return StoredPayment.from_item(answer["Attributes"])
-
-    def _fenced_clear(self, payment: Payment, *, cycle: str, at: float) -> StoredPayment:
-        update = {"Update": {
-            "TableName": self.table, "Key": {"pk": {"S": f"PAY#{payment.uetr}"}},
-            "UpdateExpression": "SET st = :new, cyc = :c, rail = :r, dat = :at", "ConditionExpression": "st = :from",
-            "ExpressionAttributeValues": {":new": {"S": "ACSP"}, ":from": {"S": "ACCP"}, ":c": {"S": cycle},
-                                          ":r": {"S": payment.rail}, ":at": {"N": repr(at)}},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
-        try:
-            self._ddb.transact_write_items(TransactItems=self._fenced([update]))
-        except ClientError as exc:
-            current = self._stored(self._condition_failed_item(exc)) or self.get(payment.uetr)
-            raise TransitionConflictError(f"{payment.uetr} is not ACCP", current) from exc
-        stored = self.get(payment.uetr)
+            written = self._write_one("Update", {
+                "TableName": self.table, "Key": {"pk": {"S": f"PAY#{payment.uetr}"}},
+                "UpdateExpression": "SET st = :new, cyc = :c, rail = :r, dat = :at", "ConditionExpression": "st = :from",
+                "ExpressionAttributeValues": {":new": {"S": "ACSP"}, ":from": {"S": "ACCP"}, ":c": {"S": cycle},
+                                              ":r": {"S": payment.rail}, ":at": {"N": repr(at)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
+        except _ItemConditionFailed as failed:
+            current = self._stored(failed.item) or self.get(payment.uetr)
+            raise TransitionConflictError(f"{payment.uetr} is not ACCP", current) from failed.__cause__
+        stored = StoredPayment.from_item(written) if written is not None else self.get(payment.uetr)
         assert stored is not None
         return stored
 
