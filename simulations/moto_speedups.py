@@ -33,9 +33,12 @@ parent shape and the key (moto makes a new picker per response, all alike); the 
 once per such combination and keeps them, and does
 moto's own lookups in moto's order. moto also lists every method of the response class (with
 ``inspect.getmembers``) on every request; the patch lists them once per class. Together they take
-about 12% off a DynamoDB ``GetItem`` or ``PutItem`` on moto. :func:`install_caches` applies these three
-alone (the test suite does, for every test); ``tests/test_moto_speedups.py`` checks every pick and
-every listing of a pipeline run against moto's own.
+about 12% off a DynamoDB ``GetItem`` or ``PutItem`` on moto. Two more change when moto does work, not
+what it answers: a DynamoDB ``AttributeValue`` of strings, numbers, booleans, string sets and nested maps
+and lists is written in one step instead of through the picker (``_serialize_json_structure``), and a KMS
+key's asymmetric pair is generated on first use (``_LazyPrivateKey``). :func:`install_caches` applies
+these five alone (the test suite does, for every test); ``tests/test_moto_speedups.py`` checks every
+pick and every listing of a pipeline run against moto's own, and the serialised bodies byte for byte.
 
 The last is a clock, not a speed-up of moto's code: moto's SQS reads the wall clock for visibility
 timeouts, delays and the FIFO deduplication window. A receive whose answer the fault injector drops
@@ -204,14 +207,10 @@ class _LazyPrivateKey:
         if name.startswith("__") or name in ("_key_spec", "_key"):
             raise AttributeError(name)
         if self._key is None:
-            self._key = _CACHE_ORIGINALS.get("kms_generate_private_key", _moto_generate_private_key())(self._key_spec)
+            from moto.kms.utils import generate_private_key  # moto's own (models.py imports this same function)
+
+            self._key = generate_private_key(self._key_spec)
         return getattr(self._key, name)
-
-
-def _moto_generate_private_key() -> Any:
-    from moto.kms.utils import generate_private_key
-
-    return generate_private_key
 
 
 #: Parsed CloudFormation templates by body (at most :data:`_MAX_TEMPLATES`; the project deploys a handful).
