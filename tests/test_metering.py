@@ -575,3 +575,28 @@ def test_snapshots_add_and_survive_pickling(env: AwsEnvironment) -> None:
     assert total.by_operation() == {"dynamodb:GetItem": 1, "dynamodb:PutItem": 1}
     assert (total.write_units, total.read_units) == (Decimal("1"), Decimal("0.5"))
     assert total.write_units_by_table == first.write_units_by_table
+
+
+def test_kinesis_put_payload_units_count_written_records_per_25_kb(env: AwsEnvironment) -> None:
+    kinesis = env.client("kinesis")
+    kinesis.create_stream(StreamName="status", ShardCount=1)
+    meter = ApiCallMeter()
+    meter.attach(kinesis)
+    kinesis.put_record(StreamName="status", Data=b"x" * (25 * 1024), PartitionKey="a")  # 25 KB + key: 2 units
+    kinesis.put_records(StreamName="status", Records=[{"Data": b"{}", "PartitionKey": str(n)} for n in range(3)])
+    kinesis.list_shards(StreamName="status")
+    snapshot = meter.snapshot()
+    assert snapshot.kinesis_put_units == 5
+    assert (snapshot - snapshot).kinesis_put_units == 0 and (snapshot + snapshot).kinesis_put_units == 10
+    meter.reset()
+    assert meter.snapshot().kinesis_put_units == 0
+
+
+def test_kinesis_records_that_failed_are_not_counted() -> None:
+    from fasterpay.metering import kinesis_put_units
+
+    records = [{"Data": b"a", "PartitionKey": "k"}] * 3
+    answer = {"FailedRecordCount": 1, "Records": [{"SequenceNumber": "1"}, {"ErrorCode": "InternalFailure"},
+                                                  {"SequenceNumber": "2"}]}
+    assert kinesis_put_units("PutRecords", {"Records": records}, answer) == 2
+    assert kinesis_put_units("GetRecords", {"ShardIterator": "x"}) == 0

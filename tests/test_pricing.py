@@ -21,6 +21,7 @@ from fasterpay.pricing import (
     PriceTable,
     cost_breakdown,
     cost_of,
+    fixed_monthly_costs,
     per_10k,
     s3_request_class,
 )
@@ -66,7 +67,8 @@ def test_london_figures_borrowed_from_another_region_are_labelled() -> None:
     notes = PRICE_PROVENANCE["eu-west-2"]
     borrowed = {name for name, note in notes.items() if note.startswith("substitute")}
     assert borrowed == {"dynamodb_write_unit_per_million", "dynamodb_read_unit_per_million",
-                        "kms_asymmetric_requests_per_10k"}
+                        "kms_asymmetric_requests_per_10k", "kinesis_put_units_per_million", "kinesis_shard_hour",
+                        "cloudwatch_custom_metric_month"}
     for name in borrowed:
         assert getattr(PRICES_EU_WEST_2, name) == getattr(PRICES_US_EAST_1, name)
 
@@ -121,9 +123,23 @@ def test_a_custom_price_table_is_used() -> None:
 
 
 def test_services_without_a_price_are_reported_not_guessed() -> None:
-    cost = cost_of(MeterSnapshot(calls=_calls(kinesis__PutRecord=5, kms__Encrypt=10_000)))
-    assert cost.unpriced == frozenset({"kinesis"})
+    cost = cost_of(MeterSnapshot(calls=_calls(sns__Publish=5, kms__Encrypt=10_000)))
+    assert cost.unpriced == frozenset({"sns"})
     assert cost.total == Decimal("0.03")
+
+
+def test_kinesis_is_priced_by_put_payload_unit_and_its_shards_are_a_fixed_cost() -> None:
+    snapshot = MeterSnapshot(calls=_calls(kinesis__PutRecords=2), kinesis_put_units=2_000_000)
+    cost = cost_of(snapshot, PRICES_EU_WEST_2)
+    assert cost.by_component["kinesis"] == cost.by_service["kinesis"] == Decimal("0.028")
+    assert cost.unpriced == frozenset()
+    fixed = fixed_monthly_costs(PRICES_US_EAST_1, kms_keys=2, custom_metrics=100, kinesis_shards=4)
+    assert fixed == {"kms key-months": Decimal(2), "custom metrics": Decimal("30"),
+                     "kinesis shard-hours": Decimal("43.8")}  # 4 shards x 730 h x $0.015
+    with pytest.raises(ValueError, match="must not be negative"):
+        fixed_monthly_costs(kinesis_shards=-1)
+    with pytest.raises(TypeError, match="whole number"):
+        fixed_monthly_costs(custom_metrics=1.5)  # type: ignore[arg-type]
 
 
 def test_metered_log_calls_without_their_bytes_are_unpriced() -> None:
@@ -198,6 +214,7 @@ _EVERYTHING = MeterSnapshot(
     write_units=Decimal(1_000_000),
     read_units=Decimal(2_000_000),
     sqs_requests=1_000_000,
+    kinesis_put_units=1_000_000,
 )
 _INPUTS: dict[str, Any] = {
     "lambda_invocations": 1_000_000, "lambda_gb_seconds": Decimal(1_000_000), "log_bytes": BYTES_PER_GB,
@@ -210,10 +227,12 @@ _INPUTS: dict[str, Any] = {
         (PRICES_US_EAST_1, {
             "dynamodb writes": "0.625", "dynamodb reads": "0.25", "kms": "0.18", "sqs": "0.40",
             "lambda requests": "0.20", "lambda duration": "16.6667", "logs": "0.50", "s3": "0.009",
+            "kinesis": "0.014",
         }),
         (PRICES_EU_WEST_2, {
             "dynamodb writes": "0.625", "dynamodb reads": "0.25", "kms": "0.18", "sqs": "0.40",
             "lambda requests": "0.20", "lambda duration": "16.6667", "logs": "0.5985", "s3": "0.0095",
+            "kinesis": "0.014",
         }),
     ],
     ids=["us-east-1", "eu-west-2"],

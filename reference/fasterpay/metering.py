@@ -41,6 +41,12 @@ was returned. Failed reads are not counted. PartiQL operations are not estimated
 message attributes: names, data types and values) is over 64 KB bills one request per 64 KB chunk.
 SendMessage and SendMessageBatch are sized from the request, ReceiveMessage from the messages in
 the response.
+
+**Kinesis.** ``kinesis_put_units``: PUT payload units of the records Kinesis Data Streams accepted
+(provisioned mode bills per million): one per 25 KB chunk of a record, at least one, the record being
+its data plus its partition key. PutRecord counts once it succeeds; PutRecords counts the records
+its response does not mark with an ``ErrorCode`` (a failed record is retried, and counted when it is
+written).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "KINESIS_PUT_UNIT_BYTES",
     "SQS_CHUNK_BYTES",
     "ApiCallMeter",
     "CallKey",
@@ -62,6 +69,7 @@ __all__ = [
     "dynamodb_item_size",
     "dynamodb_read_units",
     "dynamodb_units",
+    "kinesis_put_units",
     "sqs_requests",
 ]
 
@@ -75,6 +83,8 @@ _WRITE_UNIT_BYTES = 1024
 _READ_UNIT_BYTES = 4096
 SQS_CHUNK_BYTES = 64 * 1024
 """SQS bills one request per 64 KB chunk of a request's payload."""
+KINESIS_PUT_UNIT_BYTES = 25 * 1024
+"""Kinesis Data Streams (provisioned) bills one PUT payload unit per 25 KB chunk of a record."""
 
 
 @dataclass(frozen=True, order=True)
@@ -109,6 +119,7 @@ class MeterSnapshot:
     sqs_requests: int = 0
     write_units_by_table: Mapping[str, Decimal] = field(default_factory=dict)
     read_units_by_table: Mapping[str, Decimal] = field(default_factory=dict)
+    kinesis_put_units: int = 0
 
     def __post_init__(self) -> None:
         for name in ("calls", "attempts", "errors", "write_units_by_table", "read_units_by_table"):
@@ -125,6 +136,7 @@ class MeterSnapshot:
             sqs_requests=op(self.sqs_requests, other.sqs_requests),
             write_units_by_table=op(Counter(self.write_units_by_table), Counter(other.write_units_by_table)),
             read_units_by_table=op(Counter(self.read_units_by_table), Counter(other.read_units_by_table)),
+            kinesis_put_units=op(self.kinesis_put_units, other.kinesis_put_units),
         )
 
     def __sub__(self, other: MeterSnapshot) -> MeterSnapshot:
@@ -136,7 +148,7 @@ class MeterSnapshot:
         """Picklable (the read-only views are not), so a snapshot can come back from another process."""
         return (MeterSnapshot, (dict(self.calls), dict(self.attempts), dict(self.errors), self.write_units,
                                 self.read_units, self.sqs_requests, dict(self.write_units_by_table),
-                                dict(self.read_units_by_table)))
+                                dict(self.read_units_by_table), self.kinesis_put_units))
 
     def __add__(self, other: MeterSnapshot) -> MeterSnapshot:
         """Two meters' counts together (for example, the parts of a run split across processes)."""
@@ -410,6 +422,34 @@ def sqs_requests(
     return _units(sum(_sqs_message_size(message) for message in messages), SQS_CHUNK_BYTES)
 
 
+def _kinesis_record_units(record: Mapping[str, Any]) -> int:
+    return _units(_binary_size(record.get("Data", b"")) + _utf8(record.get("PartitionKey", "")),
+                  KINESIS_PUT_UNIT_BYTES)
+
+
+def kinesis_put_units(operation: str, params: Mapping[str, Any], response: Mapping[str, Any] | None = None) -> int:
+    """PUT payload units of a successful PutRecord or PutRecords call: one per 25 KB chunk of each record.
+
+    PutRecords records whose response entry carries an ``ErrorCode`` were not written and are not
+    counted; every other operation has none.
+
+    Examples:
+        >>> kinesis_put_units("PutRecord", {"Data": b"x" * 30_000, "PartitionKey": "a"})
+        2
+        >>> kinesis_put_units("PutRecords", {"Records": [{"Data": b"{}", "PartitionKey": "a"}] * 3},
+        ...                   {"Records": [{"SequenceNumber": "1"}, {"ErrorCode": "InternalFailure"}, {}]})
+        2
+    """
+    if operation == "PutRecord":
+        return _kinesis_record_units(params)
+    if operation != "PutRecords":
+        return 0
+    records = params.get("Records") or ()
+    answers = (response or {}).get("Records") or [{}] * len(records)
+    return sum(_kinesis_record_units(record) for record, answer in zip(records, answers, strict=False)
+               if not answer.get("ErrorCode"))
+
+
 class ApiCallMeter:
     """Counts API calls of the clients it is attached to. Thread-safe.
 
@@ -429,6 +469,7 @@ class ApiCallMeter:
         self._write_units: Counter[str] = Counter()
         self._read_units: Counter[str] = Counter()
         self._sqs_requests = 0
+        self._kinesis_put_units = 0
         self._id = f"fasterpay-meter-{id(self)}"
 
     def attach(self, client: Any) -> Any:
@@ -522,6 +563,10 @@ class ApiCallMeter:
             more = sqs_requests(key.operation, context.get(_CONTEXT_PARAMS) or {}, parsed) - 1
             with self._lock:
                 self._sqs_requests += more
+        elif key.service == "kinesis" and key.operation in ("PutRecord", "PutRecords"):
+            units = kinesis_put_units(key.operation, context.get(_CONTEXT_PARAMS) or {}, parsed)
+            with self._lock:
+                self._kinesis_put_units += units
 
     def _on_dynamodb_response(
         self, http_response: Any, parsed: Mapping[str, Any], context: dict[str, Any], **_: Any
@@ -561,6 +606,7 @@ class ApiCallMeter:
                 sqs_requests=self._sqs_requests,
                 write_units_by_table=dict(self._write_units),
                 read_units_by_table=dict(self._read_units),
+                kinesis_put_units=self._kinesis_put_units,
             )
 
     def count(
@@ -584,6 +630,7 @@ class ApiCallMeter:
             self._write_units.clear()
             self._read_units.clear()
             self._sqs_requests = 0
+            self._kinesis_put_units = 0
 
     @property
     def calls(self) -> Mapping[CallKey, int]:

@@ -3,7 +3,9 @@
 :func:`cost_breakdown` prices a :class:`~fasterpay.metering.MeterSnapshot` by component:
 DynamoDB writes and reads (request units computed from item sizes by the meter), KMS requests
 (asymmetric signing at its own rate), SQS requests (one per 64 KB chunk), Lambda requests and
-duration, CloudWatch Logs ingestion and S3 requests, plus any fixed costs the caller adds.
+duration, CloudWatch Logs ingestion, S3 requests and Kinesis Data Streams PUT payload units, plus any
+fixed costs the caller adds (key-months, custom-metric months, Kinesis shard-hours: see
+:func:`fixed_monthly_costs`).
 :func:`cost_of` is the same without the inputs the meter cannot see (Lambda duration, log bytes).
 Storage, data transfer, KMS key-months, custom-metric months and free tiers are left out.
 
@@ -29,6 +31,12 @@ Storage, data transfer, KMS key-months, custom-metric months and free tiers are 
   labelled as such. eu-west-2 DynamoDB on-demand prices were not found anywhere in the stored
   material, so ``PRICES_EU_WEST_2`` carries the us-east-1 figures, which London may not match;
   likewise its KMS asymmetric rate, found for three other regions but not for London.
+
+Kinesis Data Streams is priced in provisioned mode: PUT payload units (25 KB chunks, the rule is on
+the AWS page) and shard-hours; the figures ($0.014 per million units, $0.015 per shard-hour in
+us-east-1) are "secondary" (several third-party cost guides agree); eu-west-2 carries them as
+"substitute". CloudWatch custom metrics are $0.30 per metric-month for the first 10,000 metrics
+("secondary"), a fixed cost.
 
 Log volume is priced per GB of 2**30 bytes (:data:`BYTES_PER_GB`), our assumption of AWS's
 billing GB, not checked on a stored page. CloudWatch embedded metric format (EMF) metrics are
@@ -64,6 +72,7 @@ __all__ = [
     "bedrock_usage_cost",
     "cost_breakdown",
     "cost_of",
+    "fixed_monthly_costs",
     "per_10k",
     "s3_request_class",
 ]
@@ -89,6 +98,7 @@ COMPONENTS = (
     "lambda duration",
     "logs",
     "s3",
+    "kinesis",
 )
 """The components of :attr:`CostBreakdown.by_component`, in order; ``extra`` adds more."""
 _COMPONENT_SERVICE = {
@@ -100,6 +110,7 @@ _COMPONENT_SERVICE = {
     "lambda duration": "lambda",
     "logs": "logs",
     "s3": "s3",
+    "kinesis": "kinesis",
 }
 _ARCHITECTURES = ("x86_64", "arm64")
 # S3 bills PUT, COPY, POST and LIST at one rate; GET and all others at another; DELETE and
@@ -125,6 +136,7 @@ class PriceTable:
         "https://aws.amazon.com/lambda/pricing/",
         "https://aws.amazon.com/s3/pricing/",
         "https://aws.amazon.com/cloudwatch/pricing/",
+        "https://aws.amazon.com/kinesis/data-streams/pricing/",
     )
     dynamodb_write_unit_per_million: Decimal = Decimal("0.625")
     dynamodb_read_unit_per_million: Decimal = Decimal("0.125")
@@ -139,6 +151,9 @@ class PriceTable:
     lambda_x86_per_gb_second: Decimal = Decimal("0.0000166667")
     lambda_arm64_per_gb_second: Decimal = Decimal("0.0000133334")
     logs_ingestion_per_gb: Decimal = Decimal("0.50")
+    kinesis_put_units_per_million: Decimal = Decimal("0.014")
+    kinesis_shard_hour: Decimal = Decimal("0.015")
+    cloudwatch_custom_metric_month: Decimal = Decimal("0.30")
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -163,6 +178,7 @@ PRICES_EU_WEST_2 = PriceTable(
         "https://aws.amazon.com/kms/pricing/",
         "https://aws.amazon.com/cloudwatch/pricing/",
         "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+        "https://aws.amazon.com/kinesis/data-streams/pricing/",
         # Quoted by public repositories for the figures marked "secondary"; not read by us.
         "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AWSLambda/current/eu-west-2/index.json",
         "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AWSQueueService/current/eu-west-2/index.json",
@@ -185,6 +201,10 @@ PRICES_EU_WEST_2 = PriceTable(
     lambda_x86_per_gb_second=Decimal("0.0000166667"),
     lambda_arm64_per_gb_second=Decimal("0.0000133334"),
     logs_ingestion_per_gb=Decimal("0.5985"),
+    # Not found for eu-west-2: the us-east-1 figures.
+    kinesis_put_units_per_million=Decimal("0.014"),
+    kinesis_shard_hour=Decimal("0.015"),
+    cloudwatch_custom_metric_month=Decimal("0.30"),
 )
 PRICE_TABLES: Mapping[str, PriceTable] = MappingProxyType(
     {"us-east-1": PRICES_US_EAST_1, "eu-west-2": PRICES_EU_WEST_2}
@@ -206,6 +226,9 @@ PRICE_PROVENANCE: Mapping[str, Mapping[str, str]] = MappingProxyType({
         "lambda_x86_per_gb_second": _SECONDARY,
         "lambda_arm64_per_gb_second": _SECONDARY,
         "logs_ingestion_per_gb": _SECONDARY,
+        "kinesis_put_units_per_million": _SECONDARY,
+        "kinesis_shard_hour": _SECONDARY,
+        "cloudwatch_custom_metric_month": _SECONDARY,
     }),
     "eu-west-2": MappingProxyType({
         "dynamodb_write_unit_per_million": "substitute: us-east-1 figure",
@@ -221,6 +244,9 @@ PRICE_PROVENANCE: Mapping[str, Mapping[str, str]] = MappingProxyType({
         "lambda_x86_per_gb_second": _SECONDARY,
         "lambda_arm64_per_gb_second": _SECONDARY,
         "logs_ingestion_per_gb": _SECONDARY,
+        "kinesis_put_units_per_million": "substitute: us-east-1 figure",
+        "kinesis_shard_hour": "substitute: us-east-1 figure",
+        "cloudwatch_custom_metric_month": "substitute: us-east-1 figure",
     }),
 })
 """Per region and price field: ``"aws page"``, ``"secondary"`` or ``"substitute: ..."``."""
@@ -304,6 +330,7 @@ def cost_breakdown(
     * ``logs``: ``log_bytes`` of CloudWatch Logs ingestion (EMF metrics included), per
       :data:`BYTES_PER_GB`;
     * ``s3``: requests by :func:`s3_request_class`;
+    * ``kinesis``: the snapshot's PUT payload units (shard-hours are fixed: pass them in ``extra``);
     * each ``extra`` name, as given (e.g. key-months spread over the run).
 
     Floats are refused with ``TypeError``; the arithmetic is exact (an ``Inexact`` signal would
@@ -357,6 +384,7 @@ def cost_breakdown(
             "lambda duration": gb_seconds * duration_rate,
             "logs": logged * prices.logs_ingestion_per_gb / BYTES_PER_GB,
             "s3": (put * prices.s3_put_per_1000 + get * prices.s3_get_per_1000) / 1000,
+            "kinesis": snapshot.kinesis_put_units * prices.kinesis_put_units_per_million / _MILLION,
         }
         components = {name: amount if amount else _ZERO for name, amount in components.items()}
         clash = set(extras) & (set(components) | services | set(_COMPONENT_SERVICE.values()))
@@ -368,6 +396,8 @@ def cost_breakdown(
             shown.add("dynamodb")
         if snapshot.sqs_requests:
             shown.add("sqs")
+        if snapshot.kinesis_put_units:
+            shown.add("kinesis")
         if invocations or gb_seconds:
             shown.add("lambda")
         if logged:
@@ -407,6 +437,29 @@ def cost_of(
         (Decimal('0.000009'), Decimal('0.0000215'))
     """
     return cost_breakdown(snapshot, prices=prices, fifo_queues=fifo_queues)
+
+
+_HOURS_PER_MONTH = Decimal(730)  # AWS's pricing examples use 730 hours a month
+
+
+def fixed_monthly_costs(prices: PriceTable = DEFAULT_PRICES, *, kms_keys: int = 0, custom_metrics: int = 0,
+                        kinesis_shards: int = 0) -> dict[str, Decimal]:
+    """What a deployment pays per month whatever its volume: KMS key-months, custom metrics, shard-hours.
+
+    Divide by the month's payments to spread them per payment (``extra`` of :func:`cost_breakdown`).
+    A month is 730 hours, as in AWS's pricing examples; custom metrics are priced at the first tier.
+
+    Examples:
+        >>> fixed_monthly_costs(PRICES_US_EAST_1, kms_keys=3, custom_metrics=10, kinesis_shards=2)
+        {'kms key-months': Decimal('3'), 'custom metrics': Decimal('3.00'), 'kinesis shard-hours': Decimal('21.900')}
+    """
+    counts = {name: _whole(name, value) for name, value in
+              (("kms_keys", kms_keys), ("custom_metrics", custom_metrics), ("kinesis_shards", kinesis_shards))}
+    return {
+        "kms key-months": counts["kms_keys"] * prices.kms_key_month,
+        "custom metrics": counts["custom_metrics"] * prices.cloudwatch_custom_metric_month,
+        "kinesis shard-hours": counts["kinesis_shards"] * prices.kinesis_shard_hour * _HOURS_PER_MONTH,
+    }
 
 
 def per_10k(cost: Decimal, operations: int) -> Decimal:
