@@ -306,3 +306,16 @@ def test_moto_sessions_share_botocores_parsed_models_and_keep_their_own_region_a
         _create_table(first_ddb)
         assert first_ddb.list_tables()["TableNames"] and second_ddb.list_tables()["TableNames"] == []
         assert second.session.get_credentials().access_key == "testing"
+
+
+def test_a_tagged_kms_key_deploys_through_cloudformation_on_moto() -> None:
+    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {
+        "KeyPolicy": {"Version": "2012-10-17", "Statement": []},
+        "Tags": [{"Key": "cost-centre", "Value": "payments"}]}}}}
+    with open_environment("moto") as env:
+        cloudformation, kms = env.client("cloudformation"), env.client("kms")
+        cloudformation.create_stack(StackName="tagged", TemplateBody=json.dumps(template))
+        key_id = cloudformation.describe_stack_resource(StackName="tagged",
+                                                        LogicalResourceId="Key")["StackResourceDetail"]["PhysicalResourceId"]
+        tags = kms.list_resource_tags(KeyId=key_id)["Tags"]
+    assert tags == [{"TagKey": "cost-centre", "TagValue": "payments"}]

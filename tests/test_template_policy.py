@@ -348,3 +348,38 @@ def test_allowed_regions_are_set_per_deployment_and_reach_the_template() -> None
         parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
         # AWS shows a list parameter as "a,b"; moto as "['a', 'b']"
         assert REGION.findall(parameters["AllowedRegions"]) == ["eu-west-2", "us-east-1"]
+
+
+# -- cost allocation ------------------------------------------------------------------------------------
+#: Resource types that take tags in CloudFormation and are billed (or hold what is billed); a global table's
+#: tags sit on each replica.
+TAGGABLE = ("AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::IAM::Role", "AWS::Lambda::Function", "AWS::SQS::Queue",
+            "AWS::S3::Bucket", "AWS::SNS::Topic", "AWS::Bedrock::Guardrail", "AWS::CloudWatch::Alarm",
+            "AWS::Lambda::EventSourceMapping", "AWS::CE::AnomalyMonitor")
+COST_TAGS = {"cost-centre": {"Ref": "CostCentre"}}
+
+
+def _tags(resource: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    props = resource.get("Properties", {})
+    if resource["Type"] == "AWS::DynamoDB::GlobalTable":
+        return [replica.get("Tags", []) for replica in props["Replicas"]]
+    if resource["Type"] == "AWS::CE::AnomalyMonitor":
+        return [props.get("ResourceTags", [])]
+    return [props.get("Tags", [])]
+
+
+@pytest.mark.parametrize(("template", "name", "resource"), _resources(*TAGGABLE, "AWS::DynamoDB::GlobalTable"),
+                         ids=_ids(_resources(*TAGGABLE, "AWS::DynamoDB::GlobalTable")))
+def test_every_billed_resource_carries_the_cost_allocation_tags(template: str, name: str,
+                                                                resource: dict[str, Any]) -> None:
+    doc = load(TEMPLATE_DIR / f"{template}.yaml")
+    assert "CostCentre" in doc["Parameters"]
+    for tags in _tags(resource):
+        found = {tag["Key"]: tag["Value"] for tag in tags}
+        assert found.get("cost-centre") == COST_TAGS["cost-centre"], f"{name}: no cost-centre tag"
+        assert found.get("fasterpay:pattern") == template, f"{name}: fasterpay:pattern must name {template}"
+
+
+def test_every_template_has_resources_to_tag() -> None:
+    tagged = {row[0] for row in _resources(*TAGGABLE, "AWS::DynamoDB::GlobalTable")}
+    assert tagged == {path.stem for path in TEMPLATES}

@@ -67,6 +67,32 @@ _MOTO_TO_AWS_JSON_ERROR_CODES = {
 }
 
 
+def _moto_cloudformation_kms_tags() -> None:
+    """Let moto's CloudFormation create a tagged ``AWS::KMS::Key`` (moto 5.2.5 fails on it).
+
+    CloudFormation tags are ``{Key, Value}``; moto hands them to KMS's own ``create_key``, which reads
+    ``{TagKey, TagValue}``, and fails with ``KeyError: 'TagKey'``. The guide's templates put
+    cost-allocation tags on every key, so the moto backends translate them. AWS needs nothing.
+    """
+    from moto.kms.models import Key
+
+    original = Key.__dict__["create_from_cloudformation_json"].__func__
+    if getattr(original, "_fasterpay_tags", False):
+        return
+
+    def create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+               **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        if properties.get("Tags"):
+            properties = {**properties, "Tags": [{"TagKey": t["Key"], "TagValue": t["Value"]} if "Key" in t else t
+                                                 for t in properties["Tags"]]}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    create._fasterpay_tags = True  # type: ignore[attr-defined]
+    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+
+
 class Backend(str, Enum):
     """Where AWS calls go."""
 
@@ -149,6 +175,7 @@ class AwsEnvironment:
         if self.backend is Backend.MOTO:
             import moto  # lazy: only the moto backends need it
 
+            _moto_cloudformation_kms_tags()
             self._mock = moto.mock_aws()
             self._mock.start()
             self._session = _fake_session(self.region)
@@ -156,6 +183,7 @@ class AwsEnvironment:
         elif self.backend is Backend.MOTO_SERVER:
             from moto.server import ThreadedMotoServer
 
+            _moto_cloudformation_kms_tags()
             werkzeug_log = logging.getLogger("werkzeug")
             self._werkzeug_log_level = werkzeug_log.level
             werkzeug_log.setLevel(logging.WARNING)  # no line per request on stderr
