@@ -52,6 +52,7 @@ PROGRAMS = {
     "pipeline": "pipeline_plain.py",
     "agents": "agents_quickstart.py",
     "resilience": "resilience_quickstart.py",
+    "finops": "finops_quickstart.py",
 }
 
 
@@ -116,7 +117,8 @@ def test_every_pattern_declares_what_it_is_copied_with() -> None:
 @pytest.mark.parametrize(("article", "pattern"), [("tokenisation-vault", "vault"), ("idempotency-ledger", "ledger"),
                                                   ("payment-pipeline", "pipeline"), ("audit-observability", "audit"),
                                                   ("queue-agents", "agents"),
-                                                  ("multi-region-resilience", "resilience")])
+                                                  ("multi-region-resilience", "resilience"),
+                                                  ("finops", "finops")])
 def test_each_article_says_what_to_copy(article: str, pattern: str) -> None:
     text = (ROOT / "docs" / "articles" / f"{article}.md").read_text(encoding="utf-8")
     for name in (pattern, *copy_with(pattern)):

@@ -65,3 +65,16 @@ def test_resilience_quickstart_fences_the_old_region_fails_over_and_keeps_deadli
     assert result["config_attempts"] >= 1 and float(result["header"]) == 1_800_000_015.0 + 9.0
     assert result["hedged_source"] in ("primary", "backup") and result["hedged_found"]
     assert result["hedged_a_write"] is False
+
+
+def test_finops_quickstart_prices_by_pattern_finds_the_binding_quota_and_guards_the_bill() -> None:
+    result = runpy.run_path(str(EXAMPLES / "finops_quickstart.py"))["main"]()
+    cost = result["cost"]
+    assert set(cost.by_pattern) == {"vault", "ledger", "pipeline"}
+    assert sum(cost.by_pattern.values()) == cost.total > 0
+    # the ledger's two-item transactions bill twice the units of the payments table's conditional puts
+    assert result["calls"]["ledger"].write_units == 2 * 2 * result["calls"]["pipeline"].write_units
+    assert result["binding"].quota.service == "kms" and result["cached"].quota.service != "kms"
+    assert 5 < result["break_even"].tps < 50
+    assert result["refused"] == 40  # a burst of 10, then refused: nothing sent
+    assert result["datum"]["MetricName"] == "CostPer10kPayments"
