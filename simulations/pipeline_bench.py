@@ -305,6 +305,8 @@ class RunSummary:
     cycles: int
     replay_mismatches: int
     peak_set_tps: float = 0.0
+    #: the ledger's event relay and consumer (outbox, SQS FIFO, processed marks): metered apart from ``snapshot``
+    notify_snapshot: MeterSnapshot = field(default_factory=MeterSnapshot)
 
     @property
     def ok(self) -> bool:
@@ -341,7 +343,8 @@ class PipelineHarness:
     """Stacks, clients, one pipeline context, and a fresh table set on demand."""
 
     def __init__(self, env: AwsEnvironment, settings: RunSettings, *, name_prefix: str,
-                 telemetry: Any = None, fault_seed: int | None = None) -> None:
+                 telemetry: Any = None, fault_seed: int | None = None,
+                 tap: Callable[[Any], Any] | None = None) -> None:
         self.env = env
         self.telemetry = telemetry
         self.settings = settings
@@ -367,7 +370,9 @@ class PipelineHarness:
                                    seed=fault_seed, injector=self.injector)
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
         self.client = lambda service, region=None: env.client(service, region=region, config=config)
-        self.instrument = lambda made: self.injector.attach(self.meter.attach(made))
+        # ``tap`` sees every client the handlers, the sender and the ledger relay use (e.g. to size their requests)
+        self.tap = tap or (lambda made: made)
+        self.instrument = lambda made: self.injector.attach(self.meter.attach(self.tap(made)))
         self.vault_region = env.region if env.backend is Backend.AWS else VAULT_REGION_ON_MOTO
         self.clients = Clients(sqs=self.instrument(self.client("sqs")), dynamodb=self.instrument(self.client("dynamodb")),
                                kms=self.instrument(self.client("kms")),
@@ -393,7 +398,7 @@ class PipelineHarness:
         self.answers = LocalRunner(self.clients.sqs, {"answers": self.res.queues["answers"]},
                                    {"answers": self.reader}, region=env.region, batch_size=10, control=self.admin_sqs,
                                    sleep=self._wait, max_wait=SIMULATED_MAX_WAIT)
-        self.channel = self.meter.attach(env.client("sqs"))  # the sender's channel: metered, not faulted
+        self.channel = self.meter.attach(self.tap(env.client("sqs")))  # the sender's channel: metered, not faulted
 
     def _wait(self, seconds: float) -> None:
         """The runners' wait for in-flight messages: SQS's clock moves on in process, real time otherwise."""
@@ -563,8 +568,8 @@ class PipelineHarness:
 
     def relay_ledger_events(self) -> None:
         """The ledger's outbox relay and deduplicating consumer, with their crash points armed."""
-        ddb = self.injector.attach(self.notify_meter.attach(self.client("dynamodb")))
-        sqs = self.injector.attach(self.notify_meter.attach(self.client("sqs")))
+        ddb = self.injector.attach(self.notify_meter.attach(self.tap(self.client("dynamodb"))))
+        sqs = self.injector.attach(self.notify_meter.attach(self.tap(self.client("sqs"))))
         relay = OutboxRelay(ddb, sqs, outbox_table=self.ledger_tables.outbox, queue_url=self.ledger_tables.queue_url,
                             crash=self.crash.ledger_hook("relay"))
         consumer = DeduplicatingConsumer(ddb, sqs, queue_url=self.ledger_tables.queue_url,
@@ -632,12 +637,13 @@ def _peak_rss_mb() -> float:
 # -- the run ------------------------------------------------------------------------------------------------
 def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str = "fp",
                  progress: Callable[[int, int], None] | None = None, telemetry: Any = None,
-                 first: int = 0, fault_seed: int | None = None) -> RunSummary:
+                 first: int = 0, fault_seed: int | None = None, tap: Callable[[Any], Any] | None = None) -> RunSummary:
     """Drive ``settings.payments`` messages through the pipeline, set by set; reconcile each set.
 
     ``first`` is the index of the first message: a set's traffic depends only on the seed and its first
     index, so a run split across processes (:func:`run_pipeline_parallel`) submits the same payments.
-    ``fault_seed`` seeds the faults, crashes and scheme answers (default: the seed).
+    ``fault_seed`` seeds the faults, crashes and scheme answers (default: the seed). ``tap`` is applied to
+    every client the run's code uses (handlers, sender, ledger relay), before the meter: a hook to size requests.
 
     Examples:
         >>> with open_environment() as env:  # doctest: +SKIP
@@ -646,9 +652,10 @@ def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str
         True
     """
     started = time.perf_counter()
-    h = PipelineHarness(env, settings, name_prefix=name_prefix, telemetry=telemetry, fault_seed=fault_seed)
+    h = PipelineHarness(env, settings, name_prefix=name_prefix, telemetry=telemetry, fault_seed=fault_seed, tap=tap)
     totals = _Totals()
     before = h.meter.snapshot()
+    notify_before = h.notify_meter.snapshot()
     done = 0
     poison_left = settings.poison_messages
     while done < settings.payments:
@@ -685,7 +692,8 @@ def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str
         if progress is not None:
             progress(done, settings.payments)
     snapshot = h.meter.snapshot() - before
-    return _summary(h, settings, totals, snapshot, time.perf_counter() - started)
+    summary = _summary(h, settings, totals, snapshot, time.perf_counter() - started)
+    return replace(summary, notify_snapshot=h.notify_meter.snapshot() - notify_before)
 
 
 def _drive(h: PipelineHarness, totals: _Totals) -> None:
@@ -981,6 +989,7 @@ def merge_summaries(parts: Sequence[RunSummary], *, settings: RunSettings, secon
         seconds_in_handlers=sum(p.seconds_in_handlers for p in parts), cycles=sum(p.cycles for p in parts),
         peak_set_tps=max(p.peak_set_tps for p in parts),
         replay_mismatches=sum(p.replay_mismatches for p in parts),
+        notify_snapshot=sum((p.notify_snapshot for p in parts[1:]), parts[0].notify_snapshot),
     )
 
 

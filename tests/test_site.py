@@ -192,8 +192,8 @@ def test_every_notebook_plot_is_150_dpi_and_sized_to_the_column(site: Path) -> N
     assert plots >= 10
 
 
-API_PACKAGES = ["agents", "audit", "idempotency", "iso20022", "ledger", "observability", "pipeline", "resilience",
-                "vault"]
+API_PACKAGES = ["agents", "audit", "finops", "idempotency", "iso20022", "ledger", "observability", "pipeline",
+                "resilience", "vault"]
 
 
 @pytest.mark.parametrize("package", API_PACKAGES)

@@ -28,6 +28,7 @@ _PIPELINE = "The payment pipeline end to end"
 _AUDIT = "Tamper-evident audit trails and observability"
 _AGENTS = "Queue agents, streams and an LLM routing agent"
 _REGIONS = "Multi-region resilience and failover drills"
+_FINOPS = "FinOps for payments"
 KPIS: tuple[Kpi, ...] = (
     Kpi("tps_sustained", "Throughput, sustained", "payments/s",
         "All the bench's payments over the time its handlers ran, measured on moto: compare it only with the "
@@ -54,6 +55,14 @@ KPIS: tuple[Kpi, ...] = (
         "Every metered AWS call and unit of the bench × the dated eu-west-2 price table.", _PIPELINE),
     Kpi("cost_by_component", "Cost by component", "USD per 10k payments",
         "The cost above, split by the service that bills it.", _PIPELINE),
+    Kpi("finops_cost_per_10k", "Cost per 10k payments, every pattern", "USD per 10k payments",
+        "The pipeline, vault, ledger, audit trail, telemetry, status stream and exception agent together: every "
+        "metered call and unit × the dated price table of each region.", _FINOPS),
+    Kpi("finops_cost_by_pattern", "Cost per 10k payments, by pattern", "USD per 10k payments",
+        "The cost above in eu-west-2, split by the pattern that makes the calls.", _FINOPS),
+    Kpi("finops_cost_by_component", "Cost per 10k payments, by component", "USD per 10k payments",
+        "The cost above in eu-west-2, split by what AWS bills: request units, requests, GB-seconds, bytes, tokens.",
+        _FINOPS),
     Kpi("double_posts_per_10k", "Payments posted twice", "per 10k payments",
         "Under duplicate delivery, with exactly-once effects and without them.", "Idempotency and the ledger"),
     Kpi("audited_detokenize_events", "Audited detokenize events", "events",
@@ -107,8 +116,10 @@ def render_kpis(metrics: Mapping[str, MetricsFile], article_links: Mapping[str, 
         found = [(m, f) for m in metrics.values() for f in m.figures if f.kpi == kpi.id]
         if not found:
             lines.append(f"| {kpi.name} | *not produced yet* | {kpi.unit} | — | — | awaiting: {kpi.awaiting} |")
+        distinct = len({f.series for _, f in found}) == len(found)  # else the series (a region) names no part
         for m, f in found:
-            part = f.series or (f.label.rsplit(": ", 1)[-1] if len(found) > 1 else None)  # e.g. "Cost per 10k: sqs"
+            label_part = f.label.rsplit(": ", 1)[-1] if len(found) > 1 else None  # e.g. "Cost per 10k: sqs"
+            part = f.series if f.series and distinct else label_part
             name = f"{kpi.name} ({part})" if part else kpi.name
             link = article_links.get(m.article)
             source = f"[{m.article}]({link})" if link else m.article
