@@ -29,13 +29,17 @@ COMPONENT_COLOURS = {
 
 
 def breakdown_rows(cost: UnitCost) -> list[list[str]]:
-    """Rows of pattern × component (USD per 10k payments), with a total column and a total row."""
+    """Rows of component × pattern (USD per 10k payments), with a total column and a total row.
+
+    Components are rows and patterns columns, so the table stays narrow enough to read in a notebook.
+    """
     components = [c for c, v in cost.by_component.items() if v]
-    rows = [["pattern", *components, "total"]]
-    for pattern in (p for p in PATTERNS if p in cost.by_pattern):
-        rows.append([pattern, *(f"{cost.cells.get((pattern, c), Decimal(0)):.4f}" for c in components),
-                     f"{cost.by_pattern[pattern]:.4f}"])
-    rows.append(["all", *(f"{cost.by_component[c]:.4f}" for c in components), f"{cost.total:.4f}"])
+    patterns = [p for p in PATTERNS if p in cost.by_pattern]
+    rows = [["component", *patterns, "all"]]
+    for component in components:
+        rows.append([component, *(f"{cost.cells.get((p, component), Decimal(0)):.4f}" for p in patterns),
+                     f"{cost.by_component[component]:.4f}"])
+    rows.append(["all", *(f"{cost.by_pattern[p]:.4f}" for p in patterns), f"{cost.total:.4f}"])
     return rows
 
 
