@@ -63,8 +63,9 @@ build: setup
 # those of a run that passed is skipped with a line that says so; FORCE=1 runs every test regardless.
 test: setup browser-deps
 	@$(BIN)/python tools/testcache.py check $(if $(FORCE),--force) || { \
-	  echo "$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests"; \
-	  $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests && $(BIN)/python tools/testcache.py record; }
+	  echo "$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 --junitxml=build/test-results/junit.xml tests"; \
+	  $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 --junitxml=build/test-results/junit.xml tests \
+	    && $(BIN)/python tools/testcache.py record; }
 
 # The Lambda deployment package (fasterpay and its runtime dependencies, for the template's runtime and CPU);
 # pip keeps the wheels in build/lambda/wheels, so a rebuild needs no network.

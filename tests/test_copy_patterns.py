@@ -53,6 +53,7 @@ PROGRAMS = {
     "agents": "agents_quickstart.py",
     "resilience": "resilience_quickstart.py",
     "finops": "finops_quickstart.py",
+    "security": IMPORTS_ONLY.format(name="security"),
 }
 
 
@@ -118,7 +119,7 @@ def test_every_pattern_declares_what_it_is_copied_with() -> None:
                                                   ("payment-pipeline", "pipeline"), ("audit-observability", "audit"),
                                                   ("queue-agents", "agents"),
                                                   ("multi-region-resilience", "resilience"),
-                                                  ("finops", "finops")])
+                                                  ("finops", "finops"), ("compliance-evidence", "security")])
 def test_each_article_says_what_to_copy(article: str, pattern: str) -> None:
     text = (ROOT / "docs" / "articles" / f"{article}.md").read_text(encoding="utf-8")
     for name in (pattern, *copy_with(pattern)):

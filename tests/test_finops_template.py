@@ -10,7 +10,6 @@ tests/test_template_policy.py.
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 
 from fasterpay.aws import AwsEnvironment
 from fasterpay.finops.unit_cost import unit_cost_metric
-from simulations.templates import parse_template
+from simulations.templates import parse_template, resolve
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "reference" / "fasterpay" / "cloudformation" / "finops.yaml"
 ACCOUNT = "123456789012"
@@ -29,31 +28,13 @@ def _template() -> dict[str, Any]:
     return parse_template(TEMPLATE.read_text(encoding="utf-8"))
 
 
-def _resolve(node: Any, params: dict[str, str], names: dict[str, str]) -> Any:
-    """Resolve Ref and Sub with parameter defaults and physical names: enough for this template."""
-    if isinstance(node, list):
-        return [_resolve(n, params, names) for n in node]
-    if not isinstance(node, dict):
-        return node
-    if set(node) == {"Ref"}:
-        ref = node["Ref"]
-        return {"AWS::AccountId": ACCOUNT, "AWS::Region": "eu-west-2"}.get(ref) or params.get(ref) or names[ref]
-    if set(node) == {"Fn::Sub"}:
-        def value(match: re.Match[str]) -> str:
-            key = match.group(1)
-            return {"AWS::AccountId": ACCOUNT, "AWS::Region": "eu-west-2"}.get(key) or params[key]
-        return re.sub(r"\$\{([A-Za-z0-9:]+)\}", value, node["Fn::Sub"])
-    return {k: _resolve(v, params, names) for k, v in node.items()}
-
-
 @pytest.fixture(scope="module")
 def resolved() -> dict[str, Any]:
     doc = _template()
-    params = {name: str(p["Default"]) for name, p in doc["Parameters"].items()}
     names = {"AlertTopic": f"arn:aws:sns:eu-west-2:{ACCOUNT}:fasterpay-finops-alerts",
              "CostAnomalyMonitor": f"arn:aws:ce::{ACCOUNT}:anomalymonitor/example",
              "MonthlyBudget": "fasterpay-payments-monthly"}
-    return {name: _resolve(r.get("Properties", {}), params, names) | {"Type": r["Type"]}
+    return {name: resolve(doc, r.get("Properties", {}), attributes=names) | {"Type": r["Type"]}
             for name, r in doc["Resources"].items()}
 
 

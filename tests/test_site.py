@@ -193,7 +193,7 @@ def test_every_notebook_plot_is_150_dpi_and_sized_to_the_column(site: Path) -> N
 
 
 API_PACKAGES = ["agents", "audit", "finops", "idempotency", "iso20022", "ledger", "observability", "pipeline",
-                "resilience", "vault"]
+                "resilience", "security", "vault"]
 
 
 @pytest.mark.parametrize("package", API_PACKAGES)

@@ -25,8 +25,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "tools") not in sys.path:  # the hook is loaded by path; make its package importable
     sys.path.insert(0, str(REPO / "tools"))
 
-from sitebuild.controls import ControlMappingError, render_controls  # noqa: E402
+from sitebuild.controls import ControlMappingError, render_checklist, render_controls  # noqa: E402
+from sitebuild.dataflow import DataFlowError, load_flows, render_flows  # noqa: E402
 from sitebuild.diagrams import DiagramError, render_all  # noqa: E402
+from sitebuild.evidence import read_junit  # noqa: E402
 from sitebuild.notebooks import NotebookExecutionError, execute_notebooks  # noqa: E402
 from sitebuild.pages import (  # noqa: E402
     render_figures,
@@ -38,6 +40,7 @@ from sitebuild.pages import (  # noqa: E402
 from sitebuild.threats import ThreatModelError, load_threat_model, render_markdown  # noqa: E402
 
 GENERATED = REPO / "build" / "generated"
+JUNIT = REPO / "build" / "test-results" / "junit.xml"  # written by `make test`
 METRICS = REPO / "build" / "metrics"
 
 
@@ -83,11 +86,30 @@ def generate(docs_dir: Path) -> None:
     try:
         controls, control_sources = render_controls(
             REPO / "compliance" / "controls.yaml", repo_root=REPO, link_base="generated/source/",
-            articles=set(_article_links()),
+            articles=set(_article_links()), results=read_junit(JUNIT),
         )
     except ControlMappingError as exc:
         raise PluginError(str(exc)) from exc
     _write(GENERATED / "controls.md", controls)
+    try:
+        checklist, checklist_sources = render_checklist(
+            REPO / "compliance" / "checklist.yaml", repo_root=REPO, link_base="generated/source/",
+            results=read_junit(JUNIT))
+    except ControlMappingError as exc:
+        raise PluginError(str(exc)) from exc
+    _write(GENERATED / "checklist.md", checklist)
+    sources |= checklist_sources
+    from fasterpay.vault.classes import DataClass
+
+    flows_path = REPO / "compliance" / "dataflows.yaml"
+    try:
+        flows = load_flows(flows_path, templates_dir=REPO / "reference" / "fasterpay" / "cloudformation",
+                           data_classes=tuple(c.value for c in DataClass))
+    except DataFlowError as exc:
+        raise PluginError(str(exc)) from exc
+    import yaml
+
+    _write(GENERATED / "dataflows.md", render_flows(flows, yaml.safe_load(flows_path.read_text(encoding="utf-8"))["forms"]))
     sources |= control_sources
     for src in sorted(sources):
         _write(out / "source" / f"{src}.md", source_page(src))
