@@ -81,3 +81,29 @@ def test_a_data_class_held_nowhere_fails_the_build(tmp_path: Path) -> None:
 def test_the_map_renders_a_table_per_class(flows: list) -> None:
     text = render_flows(flows, yaml.safe_load(FLOWS.read_text(encoding="utf-8"))["forms"])
     assert all(f"### `{c}`" in text for c in CLASSES) and "**clear**" in text
+
+
+def test_a_policy_scoped_to_another_store_does_not_make_a_reader(tmp_path: Path) -> None:
+    """``!If [Scoped, <another table>, "*"]`` is read as deployed on AWS: scoped, so not a reader of this one."""
+    template = """
+Parameters: {AllowedRegions: {Type: CommaDelimitedList, Default: eu-west-2}}
+Conditions: {Scoped: !Equals [a, a]}
+Resources:
+  Kept: {Type: AWS::DynamoDB::Table, Properties: {TableName: kept, SSESpecification: {SSEEnabled: true}}}
+  Other: {Type: AWS::DynamoDB::Table, Properties: {TableName: other}}
+  Reader: {Type: AWS::IAM::Role, Properties: {RoleName: reader}}
+  ReaderPolicy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      Roles: [!Ref Reader]
+      PolicyDocument:
+        Statement:
+          - {Effect: Allow, Action: dynamodb:GetItem, Resource: !If [Scoped, !GetAtt Other.Arn, "*"]}
+"""
+    (tmp_path / "t.yaml").write_text(template, encoding="utf-8")
+    flows = tmp_path / "flows.yaml"
+    flows.write_text(yaml.safe_dump({"forms": {"token": "t"}, "stores": [
+        {"template": "t", "resource": name, "holds": {"iban": "token"}} for name in ("Kept", "Other")]}),
+        encoding="utf-8")
+    found = {f.resource: f.readers for f in load_flows(flows, templates_dir=tmp_path, data_classes=("iban",))}
+    assert found == {"Kept": (), "Other": ("reader",)}
