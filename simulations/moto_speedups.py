@@ -40,6 +40,25 @@ key's asymmetric pair is generated on first use (``_LazyPrivateKey``). :func:`in
 these five alone (the test suite does, for every test); ``tests/test_moto_speedups.py`` checks every
 pick and every listing of a pipeline run against moto's own, and the serialised bodies byte for byte.
 
+:func:`install_caches` also cuts work moto repeats on every request (10 to 20% of the CPU of a chaos
+run or a region drill). DynamoDB: a condition expression is lexed once per text (moto lexes it two or three
+times per request, compiling six regular expressions per token) and parsed once per text, names and values
+(the tree is built by moto's parser from private copies, so it shares nothing with a request); an update
+expression is parsed once per text (moto never changes the tree: its validator works on a deep copy, which
+is made here by unpickling the tree); the validator's traversals look up the node classes they process once
+per traversal, not once per node; and an item's size is summed as its attributes are added rather than from
+scratch for each one (same limit, same attribute raising). The request router remembers, per URL, which
+services' patterns match it and which of the backend's URL patterns does (moto tries about 250 patterns per
+request and rebuilds the backend's URL table); the pass-through checks, backend lookup and handler are
+moto's. ``camelcase_to_underscores`` (a pure function of a string, called per request and per queue
+attribute) is memoised where moto's response class and SQS call it; request ids, hex ids and SQS receipt
+handles are drawn with the same calls to moto's seeded generator, without a ``choice`` call per letter; and
+the lookup of an account's backends (five per request) tests the account and the dict's registration the
+quick way first (a dict lookup, an identity test), running moto's method when either says no. Each is checked against
+moto's own code: the same answers, errors, items and stream records for requests of every expression shape
+(bad ones included), the same handlers for every URL, the same random strings from the same seed, the same
+account backends, and the same end of a faulted pipeline run.
+
 The last is a clock, not a speed-up of moto's code: moto's SQS reads the wall clock for visibility
 timeouts, delays and the FIFO deduplication window. A receive whose answer the fault injector drops
 leaves its message invisible for the queue's whole visibility timeout (180 s in the template), and
@@ -99,7 +118,7 @@ _LOOKUP: dict[str, Any] = {}
 
 
 def install_caches() -> None:
-    """Apply only the two caches (serialiser candidates, method listings): moto's answers, faster (idempotent)."""
+    """Apply the caches and fast paths (see the module's docstring): moto's answers, faster (idempotent)."""
     if _CACHE_ORIGINALS:
         return
     from moto.core import responses
@@ -124,6 +143,8 @@ def install_caches() -> None:
     responses.method_names_from_class = _method_names_from_class  # type: ignore[assignment]
     FakeStack.parse_template = staticmethod(_parse_template)  # type: ignore[method-assign]
     kms_models.generate_private_key = _LazyPrivateKey  # type: ignore[assignment]
+    _install_expression_caches()
+    _install_request_router()
 
 
 def _uninstall_caches() -> None:
@@ -143,6 +164,467 @@ def _uninstall_caches() -> None:
     responses.method_names_from_class = _CACHE_ORIGINALS.pop("method_names_from_class")  # type: ignore[assignment]
     FakeStack.parse_template = _CACHE_ORIGINALS.pop("parse_template")  # type: ignore[method-assign]
     _TEMPLATES.clear()
+    _uninstall_expression_caches()
+    _uninstall_request_router()
+
+
+# -- DynamoDB expressions: each string lexed or parsed once -------------------------------------------------
+#: Condition expressions by text: the lexer's tokens (immutable named tuples; every later step builds new nodes).
+_CONDITION_TOKENS: dict[str, tuple[Any, ...]] = {}
+#: Update expressions by (parser class, text): (the parsed AST, its pickle). moto never changes the AST it parses
+#: (its validator works on a deep copy), so the one object serves every caller; the pickle makes that copy fast.
+_UPDATE_ASTS: dict[tuple[Any, str], tuple[Any, bytes]] = {}
+_AST_PICKLES: dict[int, tuple[Any, bytes]] = {}  # id of a cached AST -> (the AST, its pickle)
+_MAX_EXPRESSIONS = 4096  # a run uses a few dozen expression strings; past this, moto parses as before
+
+
+def _install_expression_caches() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import Validator
+
+    _CACHE_ORIGINALS["lex_condition"] = ConditionExpressionParser.__dict__["_lex_condition_expression"]
+    _CACHE_ORIGINALS["update_make"] = UpdateExpressionParser.__dict__["make"]
+    _CACHE_ORIGINALS["validator_init"] = Validator.__dict__["__init__"]
+    _CACHE_ORIGINALS["nodes_to_be_processed"] = ast_nodes.DepthFirstTraverser.__dict__["nodes_to_be_processed"]
+    _CACHE_ORIGINALS["traverse_node_recursively"] = ast_nodes.DepthFirstTraverser.__dict__["traverse_node_recursively"]
+    _CACHE_ORIGINALS["condition_parse"] = ConditionExpressionParser.__dict__["parse"]
+    from moto.dynamodb.models.dynamo_type import Item
+
+    _CACHE_ORIGINALS["item_init"] = Item.__dict__["__init__"]
+    Item.__init__ = _item_init  # type: ignore[method-assign]
+    ConditionExpressionParser.parse = _parse_condition  # type: ignore[method-assign]
+    ast_nodes.DepthFirstTraverser.traverse_node_recursively = _traverse_node_recursively  # type: ignore[method-assign]
+    ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
+    UpdateExpressionParser.make = classmethod(_make_update_expression)  # type: ignore[method-assign,assignment]
+    Validator.__init__ = _validator_init  # type: ignore[method-assign]
+    ast_nodes.DepthFirstTraverser.nodes_to_be_processed = _nodes_to_be_processed  # type: ignore[method-assign]
+
+
+def _uninstall_expression_caches() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import Validator
+
+    ConditionExpressionParser._lex_condition_expression = _CACHE_ORIGINALS.pop("lex_condition")  # type: ignore[method-assign]
+    UpdateExpressionParser.make = _CACHE_ORIGINALS.pop("update_make")  # type: ignore[method-assign]
+    Validator.__init__ = _CACHE_ORIGINALS.pop("validator_init")  # type: ignore[method-assign]
+    ast_nodes.DepthFirstTraverser.nodes_to_be_processed = _CACHE_ORIGINALS.pop("nodes_to_be_processed")  # type: ignore[method-assign]
+    ast_nodes.DepthFirstTraverser.traverse_node_recursively = _CACHE_ORIGINALS.pop("traverse_node_recursively")  # type: ignore[method-assign]
+    ConditionExpressionParser.parse = _CACHE_ORIGINALS.pop("condition_parse")  # type: ignore[method-assign]
+    from moto.dynamodb.models.dynamo_type import Item
+
+    Item.__init__ = _CACHE_ORIGINALS.pop("item_init")  # type: ignore[method-assign]
+    _CONDITION_TOKENS.clear()
+    _CONDITIONS.clear()
+    _UPDATE_ASTS.clear()
+    _AST_PICKLES.clear()
+    _PROCESSED_KINDS.clear()
+
+
+def _lex_condition_expression(self: Any) -> Any:
+    """moto's ``ConditionExpressionParser._lex_condition_expression``, once per expression text.
+
+    moto lexes a condition expression two or three times per request (the response class checks the names
+    used, the backend evaluates it, ``put_item``/``update_item`` evaluates it again), compiling six regular
+    expressions per token each time. The tokens depend only on the text; each call gets a new deque of them
+    (the parser consumes the deque). A text that does not lex raises as moto does, every time."""
+    from collections import deque
+
+    text = self.condition_expression
+    tokens = _CONDITION_TOKENS.get(text) if type(text) is str else None
+    if tokens is None:
+        lexed = _CACHE_ORIGINALS["lex_condition"](self)
+        if type(text) is not str or len(_CONDITION_TOKENS) >= _MAX_EXPRESSIONS:
+            return lexed
+        tokens = _CONDITION_TOKENS[text] = tuple(lexed)
+    return deque(tokens)
+
+
+def _make_update_expression(cls: Any, expression_str: Any) -> Any:
+    """moto's ``UpdateExpressionParser.make``, once per expression text (an invalid text raises every time)."""
+    key = (cls, expression_str)
+    entry = _UPDATE_ASTS.get(key) if type(expression_str) is str else None
+    if entry is None:
+        import pickle
+
+        ast = _CACHE_ORIGINALS["update_make"].__func__(cls, expression_str)
+        if type(expression_str) is not str or len(_UPDATE_ASTS) >= _MAX_EXPRESSIONS:
+            return ast
+        try:
+            blob = pickle.dumps(ast, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - a tree that does not pickle is not cached
+            return ast
+        entry = _UPDATE_ASTS[key] = _AST_PICKLES[id(ast)] = (ast, blob)
+    return entry[0]
+
+
+def _validator_init(self: Any, expression: Any, expression_attribute_names: Any, expression_attribute_values: Any,
+                    item: Any, table: Any) -> None:
+    """moto's ``Validator.__init__``: the same attributes, in moto's order; the deep copy of a cached update
+    expression's AST is made by unpickling it (the same tree of the same classes and values, 4x faster)."""
+    import pickle
+
+    self.expression_attribute_names = expression_attribute_names
+    self.expression_attribute_values = expression_attribute_values
+    self.item = item
+    self.table = table
+    self.processors = self.get_ast_processors()
+    blob = _AST_PICKLES.get(id(expression))
+    if blob is not None and blob[0] is expression:
+        self.node_to_validate = pickle.loads(blob[1])
+    else:
+        self.node_to_validate = copy.deepcopy(expression)
+
+
+#: (text, names, values) as JSON -> (the condition's operator tree, the names found, the values found): the
+#: last few only, since the values change from payment to payment; moto parses the same condition with the
+#: same values two or three times in one request.
+_CONDITIONS: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {}
+_MAX_CONDITIONS = 256
+
+
+def _condition_key(parser: Any) -> str | None:
+    text, names, values = (parser.condition_expression, parser.expression_attribute_names,
+                           parser.expression_attribute_values)
+    if type(text) is not str or not text:
+        return None
+    try:
+        return json.dumps([text, names, values], sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):  # binary values (bytes) and the like: moto parses them every time
+        return None
+
+
+def _parse_condition(self: Any) -> Any:
+    """moto's ``ConditionExpressionParser.parse``, remembered for the same text, names and values.
+
+    The operator tree is built from those three only, and moto never changes one after it is built (its
+    operators read the item they are given and return new values). The tree kept is built by moto's own
+    parser from private copies of the names and values (decoded from the key), so that it shares nothing
+    with any request. A parse that fails is not kept: moto's parser raises on this parser, every time."""
+    key = _condition_key(self)
+    if key is None:
+        return _CACHE_ORIGINALS["condition_parse"](self)
+    entry = _CONDITIONS.get(key)
+    if entry is None:
+        text, names, values = json.loads(key)
+        fresh = type(self)(text, names, values)
+        try:
+            op = _CACHE_ORIGINALS["condition_parse"](fresh)
+        except Exception:  # noqa: BLE001 - moto's own parse raises its own error, on this parser
+            return _CACHE_ORIGINALS["condition_parse"](self)
+        if len(_CONDITIONS) >= _MAX_CONDITIONS:
+            _CONDITIONS.pop(next(iter(_CONDITIONS)))
+        entry = _CONDITIONS[key] = (op, tuple(fresh.expr_attr_names_found), tuple(fresh.expr_attr_values_found))
+    op, names_found, values_found = entry
+    self.expr_attr_names_found.extend(names_found)
+    self.expr_attr_values_found.extend(values_found)
+    return op
+
+
+def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    """moto's ``Item.__init__``, with the item's size summed as it grows instead of from scratch per attribute.
+
+    moto's ``LimitedSizeDict`` re-measures every attribute already set each time one is added (quadratic in
+    the attributes); here each is measured once, and the same total is compared with the same limit in the
+    same order, so the same attribute raises ``ItemSizeTooLarge``. Attribute names that are not plain
+    strings take moto's own path."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    if type(attrs) is not dict or any(type(key) is not str for key in attrs):
+        _CACHE_ORIGINALS["item_init"](self, hash_key, range_key, attrs)
+        return
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        typed = DynamoType(value)
+        size = bytesize(key) + typed.size()
+        if total + size > 405000:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, typed)
+        total += size
+
+
+def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    """moto's ``DepthFirstTraverser.traverse_node_recursively``: the same walk, with the node classes to process
+    looked up once per call rather than once per node, and moto's no-op child hook skipped where not overridden."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+
+    if type(self)._processing_map.__module__ != "moto.dynamodb.parsing.validators":  # not one of moto's
+        return _CACHE_ORIGINALS["traverse_node_recursively"](self, node, child_id)
+    kinds = self.nodes_to_be_processed()
+    hook = None if type(self).pre_processing_of_child is DepthFirstTraverser.pre_processing_of_child \
+        else self.pre_processing_of_child
+
+    def walk(node: Any, child_id: int) -> Any:
+        if isinstance(node, Node):
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    if hook is not None:
+                        hook(node, i)
+                    walk(child_node, i)
+            if isinstance(node, kinds):
+                node = self.process(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
+    return walk(node, child_id)
+
+
+#: Traverser class -> the node classes it processes (moto's own ``_processing_map`` keys, per class).
+_PROCESSED_KINDS: dict[type, tuple[type, ...]] = {}
+
+
+def _nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+    """moto's ``DepthFirstTraverser.nodes_to_be_processed``, once per traverser class.
+
+    moto builds the tuple from a new ``_processing_map()`` dict at every node of every traversal (ten
+    traversals per ``UpdateItem``). Every traverser moto defines maps constant node classes to its methods,
+    so the keys depend on the class only; a class defined elsewhere gets moto's own answer every time."""
+    kind = type(self)
+    kinds = _PROCESSED_KINDS.get(kind)
+    if kinds is None:
+        kinds = _CACHE_ORIGINALS["nodes_to_be_processed"](self)
+        if getattr(kind._processing_map, "__module__", None) != "moto.dynamodb.parsing.validators":
+            return kinds
+        _PROCESSED_KINDS[kind] = kinds
+    return kinds
+
+
+# -- the request router and SQS's attribute names ------------------------------------------------------------
+#: URL (no query string) -> the services whose patterns match it, in moto's order; (backend class, ISO regions on,
+#: URL) -> (the backend's URL pattern that matches first, its handler), or None.
+_URL_SERVICES: dict[str, tuple[str, ...]] = {}
+_URL_HANDLERS: dict[tuple[Any, bool, str], Any] = {}
+_MAX_URLS = 4096
+
+
+def _install_request_router() -> None:
+    import functools
+
+    from moto.core import botocore_stubber
+    from moto.core import responses
+    from moto.core import utils
+    from moto.sqs import models as sqs_models
+
+    _CACHE_ORIGINALS["process_request"] = botocore_stubber.BotocoreStubber.__dict__["process_request"]
+    botocore_stubber.BotocoreStubber.process_request = _process_request  # type: ignore[method-assign]
+    # a pure function of one string, called per request (the action's name) and per attribute of a queue
+    _CACHE_ORIGINALS["camelcase_to_underscores"] = utils.camelcase_to_underscores
+    cached = functools.lru_cache(maxsize=4096)(utils.camelcase_to_underscores)
+    responses.camelcase_to_underscores = cached  # type: ignore[attr-defined]
+    sqs_models.camelcase_to_underscores = cached  # type: ignore[attr-defined]
+    _CACHE_ORIGINALS["generate_receipt_handle"] = sqs_models.generate_receipt_handle
+    sqs_models.generate_receipt_handle = _generate_receipt_handle  # type: ignore[attr-defined]
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    _CACHE_ORIGINALS["get_random_string"] = MotoRandom.__dict__["get_random_string"]
+    _CACHE_ORIGINALS["get_random_hex"] = MotoRandom.__dict__["get_random_hex"]
+    MotoRandom.get_random_string = _get_random_string  # type: ignore[method-assign]
+    MotoRandom.get_random_hex = _get_random_hex  # type: ignore[method-assign]
+    from moto.core.base_backend import BackendDict
+
+    _CACHE_ORIGINALS["create_account_backend"] = BackendDict.__dict__["_create_account_specific_backend"]
+    BackendDict._create_account_specific_backend = _create_account_specific_backend  # type: ignore[method-assign]
+
+
+def _standard_choice(generator: Any) -> bool:
+    """True when ``generator.choice(seq)`` is the standard library's ``seq[generator._randbelow(len(seq))]``."""
+    import random as stdlib_random
+
+    kind = type(generator)
+    return kind.choice is stdlib_random.Random.choice and kind._randbelow is stdlib_random.Random._randbelow
+
+
+def _get_random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+    """moto's ``MotoRandom.get_random_string`` (every response's request id: 52 letters), with the same draws
+    from the generator (one ``_randbelow`` per letter, as ``choice`` makes) and no ``choice`` call per letter."""
+    import string
+
+    if not _standard_choice(self):
+        return _CACHE_ORIGINALS["get_random_string"](self, length, include_digits, lower_case)
+    pool = string.ascii_letters
+    if include_digits:
+        pool += string.digits
+    size, below = len(pool), self._randbelow
+    if not size:
+        raise IndexError("Cannot choose from an empty sequence")
+    random_str = "".join([pool[below(size)] for _ in range(length)])
+    return random_str.lower() if lower_case else random_str
+
+
+def _get_random_hex(self: Any, length: int = 8) -> str:
+    """moto's ``MotoRandom.get_random_hex``, with the same draws (see :func:`_get_random_string`)."""
+    from moto.moto_api._internal.moto_random import HEX_CHARS
+
+    if not _standard_choice(self):
+        return _CACHE_ORIGINALS["get_random_hex"](self, length)
+    size, below = len(HEX_CHARS), self._randbelow
+    return "".join([str(HEX_CHARS[below(size)]) for _ in range(length)])
+
+
+def _create_account_specific_backend(self: Any, account_id: str) -> None:
+    """moto's ``BackendDict._create_account_specific_backend`` (run on every lookup of an account's backends),
+    with its two membership tests answered the quick way first: the account id by the dict's own lookup (moto
+    lists the keys), and this dict among all of them by identity (moto compares it with each by ``==``). When
+    either quick test says no, moto's own method runs, so what it adds is moto's."""
+    from moto.core.base_backend import BackendDict
+
+    if type(account_id) is str and account_id in self.keys() and any(d is self for d in BackendDict._instances):  # type: ignore[misc]
+        return
+    _CACHE_ORIGINALS["create_account_backend"](self, account_id)
+
+
+def _generate_receipt_handle() -> str:
+    """moto's ``generate_receipt_handle``: 185 letters drawn from moto's random generator with the same draws
+    (``Random.choice`` is ``seq[self._randbelow(len(seq))]``), without a generator expression and a method
+    call per letter. A generator whose ``choice`` or ``_randbelow`` is not the standard one is asked moto's way."""
+    import string
+
+    from moto.moto_api._internal import mock_random
+
+    if not _standard_choice(mock_random):
+        return _CACHE_ORIGINALS["generate_receipt_handle"]()
+    letters = string.ascii_lowercase
+    below = mock_random._randbelow
+    return "".join([letters[below(26)] for _ in range(185)])
+
+
+def _uninstall_request_router() -> None:
+    from moto.core import botocore_stubber
+    from moto.core import responses
+    from moto.sqs import models as sqs_models
+
+    botocore_stubber.BotocoreStubber.process_request = _CACHE_ORIGINALS.pop("process_request")  # type: ignore[method-assign]
+    original = _CACHE_ORIGINALS.pop("camelcase_to_underscores")
+    responses.camelcase_to_underscores = original  # type: ignore[attr-defined]
+    sqs_models.camelcase_to_underscores = original  # type: ignore[attr-defined]
+    sqs_models.generate_receipt_handle = _CACHE_ORIGINALS.pop("generate_receipt_handle")  # type: ignore[attr-defined]
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    MotoRandom.get_random_string = _CACHE_ORIGINALS.pop("get_random_string")  # type: ignore[method-assign]
+    MotoRandom.get_random_hex = _CACHE_ORIGINALS.pop("get_random_hex")  # type: ignore[method-assign]
+    from moto.core.base_backend import BackendDict
+
+    BackendDict._create_account_specific_backend = _CACHE_ORIGINALS.pop("create_account_backend")  # type: ignore[method-assign]
+    _URL_SERVICES.clear()
+    _URL_HANDLERS.clear()
+
+
+def _services_for(clean_url: str) -> tuple[str, ...]:
+    """The services of moto's index whose pattern matches ``clean_url``, in the index's order (moto's loop
+    tries each in turn until one's backend has a handler for the URL)."""
+    import moto.backend_index as backend_index
+
+    found = _URL_SERVICES.get(clean_url)
+    if found is None:
+        found = tuple(service for service, pattern in backend_index.backend_url_patterns if pattern.match(clean_url))
+        if len(_URL_SERVICES) < _MAX_URLS:
+            _URL_SERVICES[clean_url] = found
+    return found
+
+
+def _handler_for(backend: Any, clean_url: str) -> Any:
+    """The first (url, handler) of ``backend.urls`` whose pattern matches ``clean_url``, or None (as moto's loop).
+
+    ``backend.urls`` is built from the backend class's ``urls`` module and the ISO-regions setting only (for a
+    class that keeps moto's ``urls`` and ``url_bases``; any other is searched moto's way on every call)."""
+    import re
+
+    from moto.core.base_backend import BaseBackend
+    from moto.settings import enable_iso_regions
+
+    kind = type(backend)
+    if kind.urls is not BaseBackend.urls or kind.url_bases is not BaseBackend.url_bases:  # its own table: moto's way
+        return next(((url, handler) for url, handler in backend.urls.items() if re.compile(url).match(clean_url)), None)
+    key = (kind, bool(enable_iso_regions()), clean_url)
+    found = _URL_HANDLERS.get(key, _MISSING)
+    if found is _MISSING:
+        found = next(((url, handler) for url, handler in backend.urls.items() if re.compile(url).match(clean_url)), None)
+        if len(_URL_HANDLERS) < _MAX_URLS:
+            _URL_HANDLERS[key] = found
+    return found
+
+
+def _process_request(self: Any, request: Any) -> Any:
+    """moto's ``BotocoreStubber.process_request``, with the two pattern searches remembered per URL.
+
+    moto matches each request's URL against the pattern of every service it knows (about 150 before
+    DynamoDB, 250 before SQS), then rebuilds the chosen backend's URL table and compiles its patterns.
+    Both depend only on the URL (and the backend's class and the ISO-regions setting); everything else
+    (the pass-through and allow-list checks, the backend lookup, the recorder, the handler) is moto's,
+    in moto's order."""
+    import moto.backends as backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.base_backend import BackendDict
+    from moto.core.botocore_stubber import (
+        ServiceNotWhitelisted,
+        get_equivalent_url_in_aws_domain,
+        normalize_request,
+        passthrough_service,
+        passthrough_url,
+        service_whitelisted,
+    )
+    from moto.core.exceptions import HTTPException
+
+    parsed_url, _ = get_equivalent_url_in_aws_domain(request.url)
+    clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
+
+    if passthrough_url(clean_url):
+        return None
+
+    for service in _services_for(clean_url):
+        if passthrough_service(service):
+            return None
+
+        if not service_whitelisted(service):
+            raise ServiceNotWhitelisted(service)
+
+        backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
+
+        if isinstance(backend_dict, BackendDict):
+            if "us-east-1" in backend_dict[DEFAULT_ACCOUNT_ID]:
+                backend = backend_dict[DEFAULT_ACCOUNT_ID]["us-east-1"]
+            else:
+                backend = backend_dict[DEFAULT_ACCOUNT_ID]["aws"]
+        else:
+            backend = backend_dict["global"]
+
+        handled = _handler_for(backend, clean_url)
+        if handled is not None:
+            from moto.moto_api import recorder
+
+            method_to_execute = handled[1]
+            normalized_request = normalize_request(request)
+            try:
+                recorder._record_request(normalized_request)
+                status, headers, body = method_to_execute(
+                    normalized_request,
+                    normalized_request.raw_url,
+                    normalized_request.headers,
+                )
+            except HTTPException as e:
+                status = e.code
+                headers = e.get_headers()
+                body = e.get_body()
+
+            return status, headers, body
+
+    import re
+
+    if re.compile(r"https?://.+\.amazonaws.com/.*").match(clean_url):
+        return 404, {}, "Not yet implemented"
+
+    return None
 
 
 def _attribute_value(value: Any) -> Any:

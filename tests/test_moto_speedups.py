@@ -435,3 +435,240 @@ def _without_volatile(body: bytes) -> bytes:
                   r'SequenceNumber|StartingSequenceNumber|eventID|CreationDateTime|ApproximateCreationDateTime|'
                   r'StreamLabel|CreationRequestDateTime|SizeBytes)": ?("[^"]*"|[0-9.e+]+)', r'"\1": "-"', text)
     return text.encode()
+
+
+# -- DynamoDB expressions, the request router, receipt handles ---------------------------------------------------
+def _expression_requests(ddb: Any) -> list[Any]:
+    """Conditions and updates of every shape the project uses and more (functions, paths, IN, BETWEEN, size, nested
+    maps and lists, ADD and REMOVE), each text repeated with other values, and bad ones: every answer and error."""
+    answers: list[Any] = []
+
+    def call(method: str, **kwargs: Any) -> None:
+        try:
+            got = getattr(ddb, method)(**kwargs)
+            got.pop("ResponseMetadata", None)
+            answers.append(got)
+        except ClientError as error:
+            answers.append((error.response["Error"]["Code"], error.response["Error"]["Message"],
+                            error.response.get("CancellationReasons")))
+        except Exception as error:  # noqa: BLE001 - moto lets some bad requests escape as Python errors
+            answers.append((type(error).__name__, str(error)))
+
+    _tables(ddb)
+    for n in range(6):
+        key = {"pk": {"S": f"k{n % 3}"}}
+        call("put_item", TableName="flat", Item={**key, "n": {"N": str(n)}, "tags": {"SS": ["a", f"t{n}"]},
+                                                  "m": {"M": {"x": {"L": [{"N": "1"}, {"S": "y"}]}}}},
+             ConditionExpression="attribute_not_exists(pk) OR n < :n", ExpressionAttributeValues={":n": {"N": str(n)}})
+        call("update_item", TableName="flat", Key=key, ReturnValues="ALL_NEW",
+             UpdateExpression="SET n = n + :one, #s = if_not_exists(#s, :s), m.x = list_append(m.x, :l) ADD tags :t",
+             ConditionExpression="size(tags) >= :two AND begins_with(pk, :k) AND #s IN (:s, :other)"
+                                 if n % 2 else "n BETWEEN :lo AND :hi",
+             ExpressionAttributeNames={"#s": "state"} if n % 2 else {"#s": "state"},
+             ExpressionAttributeValues={":one": {"N": "1"}, ":s": {"S": "HELD"}, ":l": {"L": [{"N": str(n)}]},
+                                        ":t": {"SS": [f"u{n}"]},
+                                        **({":two": {"N": "2"}, ":k": {"S": "k"}, ":other": {"S": "SENT"}} if n % 2
+                                           else {":lo": {"N": "0"}, ":hi": {"N": str(n)}})})
+        call("update_item", TableName="flat", Key=key, UpdateExpression="REMOVE m.x[0] SET n = :v",
+             ConditionExpression="NOT (n = :v)", ExpressionAttributeValues={":v": {"N": str(n)}})
+        call("transact_write_items", TransactItems=[
+            {"Update": {"TableName": "flat", "Key": key, "UpdateExpression": "SET n = n - :a",
+                        "ConditionExpression": "n >= :a", "ExpressionAttributeValues": {":a": {"N": str(n)}}}},
+            {"Put": {"TableName": "ranged", "Item": {"pk": key["pk"], "sk": {"S": f"s{n}"}},
+                     "ConditionExpression": "attribute_not_exists(sk)"}},
+            {"ConditionCheck": {"TableName": "flat", "Key": {"pk": {"S": "k0"}}, "ConditionExpression": "n <> :z",
+                                "ExpressionAttributeValues": {":z": {"N": str(n - 100)}}}}])
+        call("query", TableName="ranged", KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+             FilterExpression="attribute_exists(sk)", ExpressionAttributeValues={":p": key["pk"], ":s": {"S": "s"}})
+        call("scan", TableName="flat", FilterExpression="contains(tags, :t) OR n > :n",
+             ExpressionAttributeValues={":t": {"S": "a"}, ":n": {"N": str(n)}})
+        call("delete_item", TableName="ranged", Key={"pk": key["pk"], "sk": {"S": f"s{n - 1}"}},
+             ConditionExpression="attribute_exists(pk)", ReturnValues="ALL_OLD")
+    # bad texts, names and values, each twice (a failed parse is not kept)
+    for _ in range(2):
+        call("update_item", TableName="flat", Key={"pk": {"S": "k0"}}, UpdateExpression="SET n = ",
+             ExpressionAttributeValues={":v": {"N": "1"}})
+        call("update_item", TableName="flat", Key={"pk": {"S": "k0"}}, UpdateExpression="SET #x = :v",
+             ExpressionAttributeValues={":v": {"N": "1"}})
+        call("update_item", TableName="flat", Key={"pk": {"S": "k0"}}, UpdateExpression="SET n = :v",
+             ConditionExpression="n < :missing", ExpressionAttributeValues={":v": {"N": "1"}})
+        call("put_item", TableName="flat", Item={"pk": {"S": "k9"}}, ConditionExpression="size = :v",
+             ExpressionAttributeValues={":v": {"N": "1"}})
+        call("put_item", TableName="flat", Item={"pk": {"S": "k9"}}, ConditionExpression="(n = :v)) AND",
+             ExpressionAttributeValues={":v": {"N": "1"}})
+        call("update_item", TableName="flat", Key={"pk": {"S": "k1"}}, UpdateExpression="SET n = n + :s",
+             ExpressionAttributeValues={":s": {"S": "text"}})
+        call("update_item", TableName="flat", Key={"pk": {"S": "k1"}}, UpdateExpression="SET pk = :s",
+             ExpressionAttributeValues={":s": {"S": "text"}})
+    for name in ("flat", "ranged"):
+        answers.append(sorted(map(repr, ddb.scan(TableName=name)["Items"])))
+    return answers
+
+
+def _stream_records() -> list[str]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    shard = dynamodb_backends[DEFAULT_ACCOUNT_ID]["eu-west-2"].tables["flat"].stream_shard
+    return [repr({k: r.record["dynamodb"].get(k) for k in ("Keys", "NewImage", "OldImage")}) + r.record["eventName"]
+            for r in shard.items]
+
+
+def test_expression_caches_answer_as_moto_does_and_never_change_what_they_keep() -> None:
+    """The same requests with the caches (lexed conditions, parsed conditions and updates, the validator's copy,
+    the traversal, the item constructor) and with moto's own code: the same answers, errors, items and stream."""
+    import pickle
+
+    runs = []
+    for patched in (False, True):
+        moto_speedups.uninstall()
+        if patched:
+            moto_speedups.install()
+        with moto.mock_aws():
+            runs.append((_expression_requests(_client()), _stream_records()))
+    try:
+        assert runs[1] == runs[0]
+        assert any(type(a) is tuple for a in runs[0][0]) and any(type(a) is dict for a in runs[0][0])
+        assert len(moto_speedups._CONDITION_TOKENS) > 10 and len(moto_speedups._UPDATE_ASTS) > 5
+        assert len(moto_speedups._CONDITIONS) > 10
+        # what is kept is what moto parses now: nothing changed a kept tree or token
+        from moto.dynamodb.comparisons import ConditionExpressionParser
+
+        for (parser, text), (ast, blob) in moto_speedups._UPDATE_ASTS.items():
+            assert pickle.dumps(ast, protocol=pickle.HIGHEST_PROTOCOL) == blob
+            assert pickle.dumps(moto_speedups._CACHE_ORIGINALS["update_make"].__func__(parser, text),
+                                protocol=pickle.HIGHEST_PROTOCOL) == blob
+        for text, tokens in moto_speedups._CONDITION_TOKENS.items():
+            assert tuple(moto_speedups._CACHE_ORIGINALS["lex_condition"](
+                ConditionExpressionParser(text, {}, {}))) == tokens
+    finally:
+        moto_speedups.install()
+
+
+def test_the_request_router_and_receipt_handles_are_motos() -> None:
+    """Every service's URL routes to the handler moto's own search finds (none for an unknown host), and SQS
+    receipt handles are the same letters from the same seeded generator."""
+    from moto.core.botocore_stubber import BotocoreStubber
+    from moto.moto_api._internal import mock_random
+
+    moto_speedups.install()
+    with moto.mock_aws():
+        sqs = _client("sqs")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        handles = []
+        for patched in (True, False):
+            if not patched:
+                moto_speedups.uninstall()
+            for n in range(3):
+                sqs.send_message(QueueUrl=url, MessageBody=str(n))
+            mock_random.seed(11)
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3)["Messages"]
+            handles.append([m["ReceiptHandle"] for m in got])
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(got)])
+        moto_speedups.install()
+        assert handles[0] == handles[1] and len(handles[0]) == 3 and len(handles[0][0]) == 185
+
+    import moto.backends as backends
+    import moto.backend_index as backend_index
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.base_backend import BackendDict
+
+    checked = 0
+    with moto.mock_aws():
+        for service in ("dynamodb", "sqs", "kms", "sts", "iam", "cloudformation", "dynamodbstreams", "lambda",
+                        "s3", "events", "logs", "ssm", "secretsmanager"):
+            backend_dict = backends.get_backend(service)
+            if isinstance(backend_dict, BackendDict):
+                accounts = backend_dict[DEFAULT_ACCOUNT_ID]
+                backend = accounts["us-east-1"] if "us-east-1" in accounts else accounts["aws"]
+            else:
+                backend = backend_dict["global"]
+            for url in [f"https://{service}.eu-west-2.amazonaws.com/", f"https://{service}.us-east-1.amazonaws.com/x/y",
+                        "https://bucket.s3.eu-west-2.amazonaws.com/key", "https://nothing.example.com/"]:
+                import re
+
+                own_services = tuple(s for s, p in backend_index.backend_url_patterns if p.match(url))
+                assert moto_speedups._services_for(url) == own_services
+                own = next(((u, h) for u, h in backend.urls.items() if re.compile(u).match(url)), None)
+                assert moto_speedups._handler_for(backend, url) == own
+                assert moto_speedups._handler_for(backend, url) == own  # and again, from the cache
+                checked += 1
+    assert checked > 40
+    assert BotocoreStubber.process_request is moto_speedups._process_request
+
+
+def test_a_faulted_pipeline_run_ends_the_same_with_and_without_the_speedups() -> None:
+    """A short chaos run (throttles, crashes, duplicates, poison) through moto's own code and through every
+    patch: the same payments, statuses, ledger sums, dead letters, calls by operation and crash points."""
+    import dataclasses
+
+    from fasterpay.aws import open_environment
+    from simulations.pipeline_bench import RunSettings, run_pipeline
+
+    timed = {"latency_ms", "latency_samples", "peak_rss_mb", "seconds", "seconds_in_handlers", "peak_set_tps",
+             "lambda_gb_seconds"}
+    ends = []
+    try:
+        for patched in (False, True):
+            moto_speedups.uninstall()
+            with moto.mock_aws(), open_environment("moto", region="eu-west-2") as env:
+                if patched:
+                    moto_speedups.install()
+                else:  # the run installs the patches itself: keep moto's own code in place
+                    moto_speedups.install = lambda: None  # type: ignore[assignment]
+                try:
+                    summary = run_pipeline(env, RunSettings(payments=30, seed=5, duplicate_rate=0.2, poison_messages=1,
+                                                            throttle_rate=0.05, crash_rate=0.05), name_prefix="both")
+                finally:
+                    moto_speedups.install = _INSTALL  # type: ignore[assignment]
+            ends.append({f.name: getattr(summary, f.name) for f in dataclasses.fields(summary) if f.name not in timed})
+    finally:
+        moto_speedups.install()
+    assert ends[0]["lost"] == ends[0]["doubled"] == 0 and sum(ends[0]["crash_points_hit"].values()) > 0
+    assert ends[1] == ends[0]
+
+
+_INSTALL = moto_speedups.install
+
+
+def test_account_backends_are_made_and_registered_as_moto_does() -> None:
+    """The quick path of an account's backend lookup: a new account gets moto's backend, a known one the same
+    object again, and every dict used is registered once, as with moto's own method."""
+    from moto.core.base_backend import BackendDict
+    from moto.sqs.models import sqs_backends
+
+    moto_speedups.install_caches()
+    with moto.mock_aws():
+        first = sqs_backends["123456789012"]
+        assert sqs_backends["123456789012"] is first and first.account_id == "123456789012"
+        assert sum(d is sqs_backends for d in BackendDict._instances) == 1
+        with moto_speedups.unpatched():
+            moto_speedups.uninstall()
+            assert sqs_backends["123456789012"] is first
+            other = sqs_backends["210987654321"]
+        moto_speedups.install_caches()
+        assert sqs_backends["210987654321"] is other and sum(d is sqs_backends for d in BackendDict._instances) == 1
+
+
+@pytest.mark.parametrize("length", [0, 1, 8, 52, 185])
+def test_random_strings_are_motos_draw_for_draw(length: int) -> None:
+    """Request ids, hex ids and receipt handles: the same characters from the same seed, and the generator left
+    in the same state (the next draw agrees too)."""
+    from moto.moto_api._internal import mock_random
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    def draws() -> list[Any]:
+        mock_random.seed(length)
+        return [mock_random.get_random_string(length), mock_random.get_random_string(length, include_digits=False),
+                mock_random.get_random_string(length, lower_case=True), mock_random.get_random_hex(length),
+                mock_random.random()]
+
+    moto_speedups.install()
+    fast = draws()
+    assert MotoRandom.get_random_string is moto_speedups._get_random_string
+    with moto_speedups.unpatched():
+        moto_speedups.uninstall()
+        own = draws()
+    moto_speedups.install()
+    assert fast == own and all(len(s) == length for s in fast[:4])
