@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +18,6 @@ from simulations.region_drills import (
     DrillSettings,
     figures,
     partition,
-    region_outage,
     run_all,
     split_brain,
 )
@@ -45,6 +44,25 @@ def moto_env() -> Iterator[Any]:
         yield env
 
 
+@pytest.fixture(scope="module")
+def small_drill() -> Callable[[str], DrillResult]:
+    """Each drill at ``SMALL``, run once per worker in its own fresh moto (as ``run_all`` runs it) and shared
+    by the tests that read that same run's result (a drill's result depends only on its name and settings);
+    whichever test asks first runs it, so each test still passes or fails on its own."""
+    runs: dict[str, DrillResult] = {}
+
+    def get(name: str) -> DrillResult:
+        if name not in runs:
+            [runs[name]] = run_all(SMALL, (name,))
+        return runs[name]
+
+    return get
+
+
+#: The tests that read a shared ``SMALL`` run: kept on one worker, so each drill runs once in the suite.
+SHARED_SMALL = pytest.mark.xdist_group("region-drills-small")
+
+
 def _assert_clean(r: DrillResult) -> None:
     assert r.lost == [], r.lost[:3]
     assert r.doubled == [], r.doubled[:3]
@@ -57,17 +75,19 @@ def _assert_clean(r: DrillResult) -> None:
     assert r.ok
 
 
+@SHARED_SMALL
 @pytest.mark.parametrize("name", list(DRILLS))
-def test_each_drill_ends_clean(moto_env: Any, name: str) -> None:
-    r = DRILLS[name](moto_env, SMALL)
+def test_each_drill_ends_clean(small_drill: Callable[[str], DrillResult], name: str) -> None:
+    r = small_drill(name)
     _assert_clean(r)
     events = " | ".join(e for _, e in r.timeline)
     assert "eu-west-1 ON at epoch 2" in events and "eu-west-2 ON at epoch 3" in events  # failover, then failback
     assert r.rto_modelled_seconds == SMALL.rto.seconds == 110.0
 
 
-def test_partition_fences_the_old_primary(moto_env: Any) -> None:
-    r = partition(moto_env, SMALL)
+@SHARED_SMALL
+def test_partition_fences_the_old_primary(small_drill: Callable[[str], DrillResult]) -> None:
+    r = small_drill("partition")
     _assert_clean(r)
     assert r.fenced_writes > 0  # the primary kept taking traffic; every write after its lease lapsed was refused
     assert r.tail_payments > 0 and r.rpo_payments > 0
@@ -82,18 +102,18 @@ def test_false_failover_of_a_healthy_primary_has_no_split_brain(moto_env: Any) -
     assert r.fenced_writes > 0
 
 
-def test_paused_replication_fires_the_lag_alarm_and_loses_nothing(moto_env: Any) -> None:
-    from simulations.region_drills import paused_replication
-
-    r = paused_replication(moto_env, SMALL)
+@SHARED_SMALL
+def test_paused_replication_fires_the_lag_alarm_and_loses_nothing(small_drill: Callable[[str], DrillResult]) -> None:
+    r = small_drill("paused-replication")
     _assert_clean(r)
     assert r.lag_alarm_at is not None
     assert r.rpo_seconds > SMALL.lag_alarm_s and r.rpo_payments > 0
     assert r.resolved_by_rule.get("scheme report: accepted", 0) > 0
 
 
-def test_in_flight_rule_cancels_what_the_scheme_never_received(moto_env: Any) -> None:
-    r = region_outage(moto_env, SMALL)
+@SHARED_SMALL
+def test_in_flight_rule_cancels_what_the_scheme_never_received(small_drill: Callable[[str], DrillResult]) -> None:
+    r = small_drill("region-outage")
     assert r.cancelled > 0
     assert any(k.endswith(": unknown") for k in r.resolved_by_rule)
     assert CANCEL_REASON == "AB02"
@@ -143,8 +163,9 @@ def test_recovery_exposure_is_booked_not_refused(moto_env: Any) -> None:
     assert b.ledger.balance(f"recovery:{payment.currency}").balance_minor == -payment.amount_minor
 
 
-def test_figures_label_measured_and_modelled(moto_env: Any) -> None:
-    r = region_outage(moto_env, SMALL)
+@SHARED_SMALL
+def test_figures_label_measured_and_modelled(small_drill: Callable[[str], DrillResult]) -> None:
+    r = small_drill("region-outage")
     rows = {(f.key, f.series): f for f in figures([r])}
     assert rows[("rpo_payments", "outage")].kind == "counted" and rows[("lost", "outage")].kind == "counted"
     assert rows[("rpo_payments", "outage")].kpi == "rpo_payments" and rows[("doubled", "outage")].kpi == "drill_doubled"
