@@ -64,8 +64,7 @@ build: setup
 test: setup browser-deps
 	@$(BIN)/python tools/testcache.py check $(if $(FORCE),--force) || { \
 	  echo "$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 --junitxml=build/test-results/junit.xml tests"; \
-	  $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 --junitxml=build/test-results/junit.xml tests \
-	    && $(BIN)/python tools/testcache.py record; }
+	  $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 --junitxml=build/test-results/junit.xml tests && $(BIN)/python tools/testcache.py record; }
 
 # The Lambda deployment package (fasterpay and its runtime dependencies, for the template's runtime and CPU);
 # pip keeps the wheels in build/lambda/wheels, so a rebuild needs no network.

@@ -36,7 +36,7 @@ from typing import Any
 from fasterpay.audit import AuditTrail, KmsCheckpointSigner, S3AuditStore
 from fasterpay.audit.stack import deploy_audit
 from fasterpay.aws import AwsEnvironment, Backend
-from fasterpay.finops.unit_cost import PatternUsage, UnitCost, spread_fixed, split_by_pattern, unit_cost
+from fasterpay.finops.costs import PatternUsage, UnitCost, spread_fixed, split_by_pattern, unit_cost
 from fasterpay.metering import ApiCallMeter, MeterSnapshot, dynamodb_units
 from fasterpay.pricing import PriceTable, cost_breakdown, fixed_monthly_costs, per_10k
 

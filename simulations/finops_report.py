@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from fasterpay.finops.capacity import CallProfile
-from fasterpay.finops.unit_cost import PATTERNS, UnitCost
+from fasterpay.finops.costs import PATTERNS, UnitCost
 from fasterpay.metrics import Figure
 from fasterpay.pricing import PRICE_PROVENANCE, PriceTable
 

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from fasterpay.finops.price_check import LOOKUPS, Drift, live_price, price_drift
-from fasterpay.finops.unit_cost import (
+from fasterpay.finops.costs import (
     DEFAULT_RULES,
     PATTERNS,
     AllocationRule,
@@ -165,7 +165,7 @@ def test_the_price_tables_match_the_price_list_api_today() -> None:  # pragma: n
         assert not drifts, "\n".join(map(str, drifts))
 
 
-@pytest.mark.parametrize("module", ["unit_cost", "guards", "price_check", "capacity", "autoscaling"])
+@pytest.mark.parametrize("module", ["costs", "guards", "price_check", "capacity", "autoscaling"])
 def test_the_finops_modules_examples_run(module: str) -> None:
     import doctest
     import importlib

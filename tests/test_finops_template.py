@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fasterpay.aws import AwsEnvironment
-from fasterpay.finops.unit_cost import unit_cost_metric
+from fasterpay.finops.costs import unit_cost_metric
 from simulations.templates import parse_template, resolve
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "reference" / "fasterpay" / "cloudformation" / "finops.yaml"

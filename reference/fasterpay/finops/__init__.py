@@ -1,6 +1,6 @@
 """FinOps for payments: cost per payment by pattern and component, scaling strategies, capacity, guards.
 
-* :mod:`.unit_cost`: split a metered run by pattern and price it per 10,000 payments (exact Decimal USD);
+* :mod:`.costs`: split a metered run by pattern and price it per 10,000 payments (exact Decimal USD);
   the CloudWatch datum that tracks cost per transaction as an SLO.
 * :mod:`.autoscaling`: cost against throttling for DynamoDB on-demand, provisioned with auto scaling
   and reserved capacity; Lambda against Fargate (break-even TPS); provisioned and reserved concurrency.
@@ -44,7 +44,7 @@ from .capacity import (
 )
 from .guards import AllowanceExceededError, ClientAllowance, LogBudget, RetryBudget
 from .price_check import Drift, live_price, price_drift
-from .unit_cost import (
+from .costs import (
     DEFAULT_RULES,
     PATTERNS,
     AllocationRule,
