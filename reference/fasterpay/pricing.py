@@ -70,6 +70,7 @@ __all__ = [
     "CostBreakdown",
     "PriceTable",
     "bedrock_usage_cost",
+    "check_prices",
     "cost_breakdown",
     "cost_of",
     "fixed_monthly_costs",
@@ -120,6 +121,24 @@ _S3_FREE_PREFIXES = ("Delete", "Abort")
 _LABELS = ("as_of", "region", "source_urls")
 
 
+def check_prices(prices: Mapping[str, object], *, example: str) -> None:
+    """Refuse any price that is not a finite, non-negative ``Decimal``: money is never float.
+
+    ``example`` shows the caller's own unit in the message (``Decimal('0.625')``).
+
+    Examples:
+        >>> check_prices({"kms_key_month": 1.0}, example="1")
+        Traceback (most recent call last):
+        ...
+        TypeError: kms_key_month must be a Decimal, e.g. Decimal('1'): money is never float.
+    """
+    for name, value in prices.items():
+        if not isinstance(value, Decimal):
+            raise TypeError(f"{name} must be a Decimal, e.g. Decimal('{example}'): money is never float.")
+        if not value.is_finite() or value < 0:
+            raise ValueError(f"{name} must be a finite, non-negative Decimal, got {value}.")
+
+
 @dataclass(frozen=True)
 class PriceTable:
     """Public on-demand prices in USD for one region, as looked up on ``as_of``.
@@ -156,15 +175,8 @@ class PriceTable:
     cloudwatch_custom_metric_month: Decimal = Decimal("0.30")
 
     def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if name in _LABELS:
-                continue
-            if not isinstance(value, Decimal):
-                raise TypeError(
-                    f"{name} must be a Decimal, e.g. Decimal('0.625'): money is never float."
-                )
-            if not value.is_finite() or value < 0:
-                raise ValueError(f"{name} must be a finite, non-negative Decimal, got {value}.")
+        check_prices({name: value for name, value in vars(self).items() if name not in _LABELS},
+                     example="0.625")
 
 
 PRICES_US_EAST_1 = PriceTable()
@@ -501,13 +513,9 @@ class BedrockTokenPrice:
     guardrail_sensitive_info_per_1000_text_units: Decimal = Decimal("0.10")
 
     def __post_init__(self) -> None:
-        for name in ("input_per_million", "output_per_million", "guardrail_content_per_1000_text_units",
-                     "guardrail_sensitive_info_per_1000_text_units"):
-            value = getattr(self, name)
-            if not isinstance(value, Decimal):
-                raise TypeError(f"{name} must be a Decimal, e.g. Decimal('0.035'): money is never float.")
-            if not value.is_finite() or value < 0:
-                raise ValueError(f"{name} must be a finite, non-negative Decimal, got {value}.")
+        names = ("input_per_million", "output_per_million", "guardrail_content_per_1000_text_units",
+                 "guardrail_sensitive_info_per_1000_text_units")
+        check_prices({name: getattr(self, name) for name in names}, example="0.035")
 
 
 _NOVA_MICRO_SOURCES = (

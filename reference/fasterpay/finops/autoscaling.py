@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, Inexact, localcontext
 from types import MappingProxyType
 
-from ..pricing import PRICE_PROVENANCE, PRICE_TABLES
+from ..pricing import PRICE_PROVENANCE, PRICE_TABLES, check_prices
 
 __all__ = [
     "SCALING_PRICES",
@@ -160,13 +160,7 @@ class ScalingPrices:
     fargate_arm64_gb_hour: Decimal = Decimal("0.00356")
 
     def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if name in _LABELS:
-                continue
-            if not isinstance(value, Decimal):
-                raise TypeError(f"{name} must be a Decimal, e.g. Decimal('0.00065'): money is never float.")
-            if not value.is_finite() or value < 0:
-                raise ValueError(f"{name} must be a finite, non-negative Decimal, got {value}.")
+        check_prices(self.prices(), example="0.00065")
 
     def prices(self) -> dict[str, Decimal]:
         """Every price field by name (no labels).
