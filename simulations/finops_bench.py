@@ -38,7 +38,7 @@ from fasterpay.audit.stack import deploy_audit
 from fasterpay.aws import AwsEnvironment, Backend
 from fasterpay.finops.costs import PatternUsage, UnitCost, spread_fixed, split_by_pattern, unit_cost
 from fasterpay.metering import ApiCallMeter, MeterSnapshot, dynamodb_units
-from fasterpay.pricing import PriceTable, cost_breakdown, fixed_monthly_costs, per_10k
+from fasterpay.pricing import BYTES_PER_GB, PriceTable, cost_breakdown, fixed_monthly_costs, per_10k
 
 from .load_shapes import fps_daily
 from .observability_sim import captured_telemetry
@@ -275,11 +275,11 @@ class Lever:
         return self.without - self.with_lever
 
 
-def _hop_cost(run: CostRun, prices: PriceTable) -> Decimal:
+def _hop_cost(cost: UnitCost) -> Decimal:
     """What one queue hop of the measured pipeline costs per 10k payments: its SQS requests and Lambda
     requests and duration, divided by the pipeline's queues (accept, clear, answers)."""
-    pipeline = run.unit_cost(prices).cells
-    hop = sum((pipeline.get(("pipeline", c), _ZERO) for c in ("sqs", "lambda requests", "lambda duration")), _ZERO)
+    cells = cost.cells
+    hop = sum((cells.get(("pipeline", c), _ZERO) for c in ("sqs", "lambda requests", "lambda duration")), _ZERO)
     return hop / 3
 
 
@@ -307,10 +307,10 @@ def levers(run: CostRun, unbatched: RunSummary, prices: PriceTable, *, kms_per_p
     kms_without = total - base.cells.get(("vault", "kms"), _ZERO) + kms_per_payment_uncached * prices.kms_requests_per_10k
     batched_cost = _batching_cost(run.summary, prices)
     unbatched_cost = _batching_cost(unbatched, prices)
-    hop = _hop_cost(run, prices)
+    hop = _hop_cost(base)
     write_rate = prices.dynamodb_write_unit_per_million / 1_000_000
     doubled = per_10k(run.single_write_units * write_rate, n)
-    verbose = per_10k(Decimal(run.tally_body_bytes) * prices.logs_ingestion_per_gb / 2**30, n)
+    verbose = per_10k(Decimal(run.tally_body_bytes) * prices.logs_ingestion_per_gb / BYTES_PER_GB, n)
     return [
         Lever("data-key caching", total, kms_without,
               "KMS requests per payment: metered with the token-key cache, one GenerateMac per field without"),

@@ -10,6 +10,7 @@ failing test shows red.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -113,8 +114,6 @@ def render_controls(path: Path, *, repo_root: Path, link_base: str, articles: se
 
 def _anchor(title: str) -> str:
     """The heading anchor mkdocs (toc, default slugify) gives a title."""
-    import re
-
     text = re.sub(r"[^\w\s-]", "", title.lower()).strip()
     return re.sub(r"[-\s]+", "-", text)
 
