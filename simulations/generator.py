@@ -37,8 +37,18 @@ from fasterpay.iso20022.xmlsafe import DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = [
     "AMOUNT_BANDS",
+    "DEFAULT_AMOUNT_MIX",
+    "DEFAULT_SCHEME_MIX",
     "DUPLICATE_CASES",
+    "EU_BANKS",
+    "FAMILY_NAMES",
+    "GIVEN_NAMES",
     "INVALID_CASES",
+    "MESSAGE_INTERVAL",
+    "REMITTANCE_NUMBERS",
+    "REMITTANCE_TEMPLATES",
+    "START_TIME",
+    "UK_BANKS",
     "GeneratedMessage",
     "GeneratorSettings",
     "InvalidCase",
@@ -56,8 +66,15 @@ AMOUNT_BANDS: dict[str, tuple[Decimal, Decimal]] = {
     "corporate": (Decimal("1000.00"), Decimal("250000.00")),
     "large": (Decimal("250000.00"), Decimal("1000000.00")),
 }
+#: The default weights of :data:`AMOUNT_BANDS`.
 DEFAULT_AMOUNT_MIX = {"micro": 0.1, "retail": 0.7, "corporate": 0.15, "large": 0.05}
-_START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+#: The default scheme weights: each scheme's ``generator["weight"]`` in the registry (:data:`SCHEMES`).
+DEFAULT_SCHEME_MIX: dict[str, float] = {name: rules.generator["weight"] for name, rules in SCHEMES.items()
+                                        if "weight" in rules.generator}
+#: Creation time of message 0; message ``n`` is created ``n`` intervals later, and settles that day.
+START_TIME = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+MESSAGE_INTERVAL = timedelta(seconds=1)
+_START = START_TIME
 
 
 class InvalidMixError(ValueError):
@@ -73,7 +90,7 @@ class GeneratorSettings:
 
     count: int
     seed: int = 0
-    mix: Mapping[str, float] = field(default_factory=lambda: {"uk_fps": 0.6, "sepa_inst": 0.4})
+    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SCHEME_MIX))
     amounts: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_AMOUNT_MIX))
     invalid_rate: float = 0.0
     duplicate_rate: float = 0.0
@@ -177,15 +194,22 @@ class GeneratedMessage:
 
 
 # -- valid payments -----------------------------------------------------------------------------------
-_UK_BANKS = (("NWBK", "NWBKGB2L"), ("BARC", "BARCGB22"), ("LOYD", "LOYDGB2L"), ("HBUK", "HBUKGB4B"),
+#: UK banks: (IBAN bank code, BIC); a UK account is an IBAN or a sort code and account number (see
+#: :func:`_iban_share`), with random digits.
+UK_BANKS = (("NWBK", "NWBKGB2L"), ("BARC", "BARCGB22"), ("LOYD", "LOYDGB2L"), ("HBUK", "HBUKGB4B"),
              ("MIDL", "MIDLGB22"))
-_EU_BANKS = (("DE", "37040044", 10, "COBADEFF"), ("DE", "50070010", 10, "DEUTDEFF"),
+#: SEPA banks: (country, bank code, random account digits, BIC); accounts are IBANs.
+EU_BANKS = (("DE", "37040044", 10, "COBADEFF"), ("DE", "50070010", 10, "DEUTDEFF"),
              ("NL", "INGB", 10, "INGBNL2A"), ("NL", "RABO", 10, "RABONL2U"),
              ("IE", "AIBK931152", 8, "AIBKIE2D"), ("AT", "12000", 11, "BKAUATWW"))
-_GIVEN = ("Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "Tim", "Radia", "Ken", "Sophie", "Niklaus")
-_FAMILY = ("Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth", "Allen", "Berners-Lee", "Perlman",
+#: Debtor and creditor names are a given name and a family name drawn from these (:func:`party_names`).
+GIVEN_NAMES = ("Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "Tim", "Radia", "Ken", "Sophie", "Niklaus")
+FAMILY_NAMES = ("Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth", "Allen", "Berners-Lee", "Perlman",
            "Thompson", "Wilson", "Wirth")
-_REMITTANCE = ("Invoice {n}", "Rent {n}", "Order {n}", "Salary {n}", "Refund {n}")
+#: The unstructured remittance line: a template with ``{n}`` drawn from :data:`REMITTANCE_NUMBERS`.
+REMITTANCE_TEMPLATES = ("Invoice {n}", "Rent {n}", "Order {n}", "Salary {n}", "Refund {n}")
+REMITTANCE_NUMBERS = range(10_000, 99_999)
+_UK_BANKS, _EU_BANKS, _GIVEN, _FAMILY, _REMITTANCE = UK_BANKS, EU_BANKS, GIVEN_NAMES, FAMILY_NAMES, REMITTANCE_TEMPLATES
 
 
 def _iban(country: str, bban: str) -> str:
@@ -212,10 +236,21 @@ def party_names() -> list[str]:
     return [f"{given} {family}" for given in _GIVEN for family in _FAMILY]
 
 
-def _uk_side(rng: random.Random, force_iban: bool = False) -> tuple[Account, Agent]:
+def _iban_share(rules: SchemeRules) -> float:
+    """The share of a UK-account scheme's accounts given as IBANs (the rest: sort code and account number):
+    the registry's ``generator["account_forms"]["iban"]``, else one half.
+
+    Examples:
+        >>> _iban_share(SCHEMES["uk_fps"])
+        0.5
+    """
+    return float(rules.generator.get("account_forms", {}).get("iban", 0.5))
+
+
+def _uk_side(rng: random.Random, force_iban: bool = False, iban_share: float = 0.5) -> tuple[Account, Agent]:
     bank, bic = rng.choice(_UK_BANKS)
     sort_code, number = _digits(rng, 6), _digits(rng, 8)
-    if force_iban or rng.random() < 0.5:
+    if force_iban or rng.random() < iban_share:
         return Account(iban=_iban("GB", f"{bank}{sort_code}{number}")), Agent(bic=bic)
     return Account(other_id=number), Agent(clearing_system="GBDSC", member_id=sort_code)
 
@@ -240,14 +275,14 @@ def _amount(rng: random.Random, bands: Mapping[str, float], cap: Decimal | None)
 
 def _payment(rng: random.Random, rules: SchemeRules, sequence: int, settings: GeneratorSettings,
              force_iban: bool = False) -> Pacs008:
-    created = _START + timedelta(seconds=sequence)
+    created = _START + sequence * MESSAGE_INTERVAL
     prefix = f"S{settings.seed}-{sequence:07d}"
     uetr = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     amount = _amount(rng, settings.amounts, rules.max_amount)
-    reference = rng.choice(_REMITTANCE).format(n=rng.randrange(10_000, 99_999))
+    reference = rng.choice(_REMITTANCE).format(n=rng.randrange(REMITTANCE_NUMBERS.start, REMITTANCE_NUMBERS.stop))
     if "uk_account" in rules.account_kinds:
         (debtor_account, debtor_agent), (creditor_account, creditor_agent) = (
-            _uk_side(rng, force_iban), _uk_side(rng, force_iban))
+            _uk_side(rng, force_iban, _iban_share(rules)), _uk_side(rng, force_iban, _iban_share(rules)))
         debtor_country = creditor_country = "GB"
         currency = "GBP"
     else:
@@ -451,7 +486,7 @@ def generate_messages(settings: GeneratorSettings) -> list[GeneratedMessage]:
                 message = _tx(original_message, uetr=tx.uetr, transaction_id=tx.transaction_id,
                               instruction_id=tx.instruction_id)
                 message = replace(message, header=replace(message.header, msg_id=f"MSG-S{settings.seed}-{sequence:07d}",
-                                                          created_at=_START + timedelta(seconds=sequence)))
+                                                          created_at=_START + sequence * MESSAGE_INTERVAL))
                 xml = build_pacs008(message)
             tx = message.transactions[0]
         else:

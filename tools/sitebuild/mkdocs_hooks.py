@@ -6,7 +6,9 @@
 * threat models: ``compliance/threats/<slug>.yaml`` → ``build/generated/threats/<slug>.md``, and a source
   page per referenced file under ``docs/generated/source/``;
 * metrics: per-article figure tables, the KPI table, the latency model and the price table;
-* the deployed stacks' idle cost per day (``simulations.deploy.estimate_markdown``).
+* the deployed stacks' idle cost per day (``simulations.deploy.estimate_markdown``);
+* the testing and simulation page's tables, its synthetic dataset (``docs/generated/downloads/``) and one
+  command per figure (``sitebuild.testing_guide``).
 
 A failure in any step fails the build (mkdocs ``PluginError``).
 """
@@ -37,6 +39,7 @@ from sitebuild.pages import (  # noqa: E402
     render_rows,
     source_page,
 )
+from sitebuild.testing_guide import write_all as write_testing_guide  # noqa: E402
 from sitebuild.threats import ThreatModelError, load_threat_model, render_markdown  # noqa: E402
 
 GENERATED = REPO / "build" / "generated"
@@ -126,6 +129,12 @@ def generate(docs_dir: Path) -> None:
     for slug, m in metrics.items():
         _write(GENERATED / "metrics" / f"{slug}.md", render_figures(m))
     _write(GENERATED / "kpis.md", render_kpis(metrics, _article_links()))
+    try:
+        write_testing_guide(repo=REPO, generated=GENERATED, downloads=out / "downloads",
+                            download_link="generated/downloads", metrics=metrics, article_links=_article_links(),
+                            write=_write)
+    except (LookupError, RuntimeError) as exc:
+        raise PluginError(f"testing and simulation page: {exc}") from exc
     recorded = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((REPO / "simulations" / "results").glob("*.json"))]
     _write(GENERATED / "recorded-runs.md", render_recorded_runs(recorded))
     _write(GENERATED / "latency-model.md", render_rows(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NotebookExecutionError", "NotebookRun", "cache_key", "execute_notebooks"]
+__all__ = ["NotebookExecutionError", "NotebookRun", "cache_key", "execute_notebook", "execute_notebooks"]
 
 RUNNER_VERSION = "3"
 
@@ -98,6 +98,15 @@ def _execute(notebook: Path, out_dir: Path, timeout: int) -> float:
                 kernel.shutdown_kernel(now=True)
     nbformat.write(nb, out_dir / notebook.name)
     return time.perf_counter() - started
+
+
+def execute_notebook(notebook: Path, out_dir: Path, *, timeout: int = 600) -> float:
+    """Execute one notebook exactly as the build does (fresh kernel, temporary folder), without the cache.
+
+    The executed copy goes to ``out_dir``, its metrics files to ``out_dir/metrics``; returns the seconds it
+    took. ``tools/run_notebook.py`` calls this to reproduce one article's figures."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _execute(notebook, out_dir, timeout)
 
 
 def _copy_if_changed(src: Path, dst: Path) -> None:
