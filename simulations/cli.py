@@ -7,13 +7,20 @@ Examples:
     python -m simulations generate --count 1000 --seed 7 --mix uk_fps=0.6,sepa_inst=0.4 \\
         --invalid-rate 0.05 --duplicate-rate 0.02 --out build/payloads
     python -m simulations bench --payments 1000 --json
+    python -m simulations bench --payments 20 --real-sleep --no-metrics --json
     python -m simulations replay --payments 100
+    python -m simulations replay --payments 50 --seed 7 --inject-mismatch --json
+    python -m simulations replay --after-drill region-outage --payments 30 --seed 7 --json
     python -m simulations chaos --payments 1000 --seed 3 --duplicate-rate 0.1 --throttle-rate 0.05 --json
+    python -m simulations chaos --payments 30 --seed 3 --gateway-timeout-rate 0.5 --min-scheme-timeouts 5 --json
+    python -m simulations chaos --payments 20 --seed 3 --kms-fault-rate 0.3 --min-kms-faults 5 --compare-kms-cache --json
+    python -m simulations hot-account --transfers 200 --shards 1,8 --seed 7 --json
     python -m simulations deploy --estimate-only
     python -m simulations deploy --prefix fp-trial
     python -m simulations teardown --prefix fp-trial
     python -m simulations redrive-drill --messages 50 --poison 3 --seed 7
     python -m simulations drill all --payments 50 --seed 7 --json
+    python -m simulations drill region-outage --payments 30 --seed 7 --json
 """
 
 from __future__ import annotations
@@ -139,6 +146,13 @@ def _pipeline_arguments(parser: argparse.ArgumentParser, default_payments: int) 
                              "date, machine and duration (the site publishes simulations/results/)")
 
 
+def _real_sleep_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--real-sleep", action="store_true",
+                        help="sleep each AWS call's modelled latency in wall time instead of only counting it "
+                             "(an injected timeout then sleeps the client's 60 s read timeout; the scheme's "
+                             "answer times stay virtual)")
+
+
 def _summary_json(summary: object, extra: dict[str, object] | None = None) -> str:
     from simulations.report import summary_json
 
@@ -198,6 +212,7 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
             "unless --no-metrics."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _pipeline_arguments(parser, 1000)
+    _real_sleep_argument(parser)
     parser.add_argument("--no-metrics", action="store_true", help="print only; do not write the metrics file")
     parser.set_defaults(handler=run_bench_command, parser=parser)
 
@@ -209,7 +224,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from simulations.report import bench_figures, bench_report
 
     settings = RunSettings(payments=args.payments, seed=args.seed, set_size=args.set_size, cycle_size=args.cycle_size,
-                           duplicate_rate=args.duplicate_rate)
+                           duplicate_rate=args.duplicate_rate, real_sleep=args.real_sleep)
     with open_environment() as env:
         summary = run_pipeline(env, settings, progress=_Progress("bench", args.quiet or args.json))
         floor = run_floor(env, payments=args.payments, set_size=args.set_size)
@@ -239,6 +254,11 @@ def register_replay(subparsers: argparse._SubParsersAction) -> None:
                         default=None,
                         help="build the history with this failover drill instead (see `drill`), and replay every "
                              "cycle of the region that survived it")
+    parser.add_argument("--inject-mismatch", action="store_true",
+                        help="the settlement-mismatch rehearsal: after the first cycles close, overwrite one stored "
+                             "settlement report with a wrong net position (as a bad deploy or a manual edit would), "
+                             "replay to find it (exit 1 unless the cycle and the position are named), rebuild the "
+                             "report from the booked entries, and replay and reconcile clean")
     parser.set_defaults(handler=run_replay_command, parser=parser)
 
 
@@ -267,7 +287,11 @@ def _replay_after_drill(args: argparse.Namespace) -> int:
 def run_replay_command(args: argparse.Namespace) -> int:
     """Build a history, replay every cycle, reconcile."""
     if args.after_drill:
+        if args.inject_mismatch:
+            args.parser.error("--inject-mismatch builds its own history; it does not combine with --after-drill")
         return _replay_after_drill(args)
+    if args.inject_mismatch:
+        return _replay_with_injected_mismatch(args)
     from fasterpay.aws import open_environment
     from simulations.pipeline_bench import RunSettings, run_pipeline
 
@@ -280,6 +304,89 @@ def run_replay_command(args: argparse.Namespace) -> int:
     for line in summary.mismatch_examples:
         print("  -", line)
     return _finish(args, summary)
+
+
+#: What the settlement-mismatch rehearsal adds to one creditor position of the damaged report (minor units).
+INJECTED_MISMATCH_MINOR = 10_000
+
+
+def _replay_with_injected_mismatch(args: argparse.Namespace) -> int:
+    """Damage one stored settlement report, find it by replay (cycle and position named), rebuild it, replay clean."""
+    import json as _json
+
+    from fasterpay.aws import open_environment
+    from fasterpay.pipeline import PaymentStore, SettlementBook, rebuild_report, replay_cycle
+    from fasterpay.pipeline.settlement import OUR_BANK, SettlementReport
+    from simulations.pipeline_bench import RunSettings, run_pipeline
+
+    drill: dict[str, Any] = {}
+
+    def damage_find_repair(h: Any, cycles: list[str]) -> None:
+        if drill:
+            return  # one damaged report per run
+        book = SettlementBook(h.admin_ddb, h.config.settlement_table)
+        ledger = h.ledger(h.admin_ddb)
+        stored = {p.uetr: p for p in PaymentStore(h.admin_ddb, h.config.payments_table, h.config.ledger_table).payments()}
+        for cycle in cycles:
+            report = book.report(cycle)
+            target = next((p for p in report.positions if p.participant != OUR_BANK), None) if report else None
+            if target is None:
+                continue
+            # the damage: the stored REPORT item overwritten, one creditor's net position changed (a manual edit)
+            positions = tuple(p if p != target else type(p)(p.rail, p.currency, p.participant,
+                                                            p.net_minor + INJECTED_MISMATCH_MINOR)
+                              for p in report.positions)
+            damaged = SettlementReport(report.cycle, report.payments, positions, report.settled)
+            h.admin_ddb.put_item(TableName=h.config.settlement_table, Item={
+                "pk": {"S": cycle}, "sk": {"S": "REPORT"}, "report": {"S": damaged.to_json()}})
+            drill["injected"] = {"cycle": cycle, "rail": target.rail, "currency": target.currency,
+                                 "participant": target.participant, "reported": target.net_minor + INJECTED_MISMATCH_MINOR,
+                                 "booked": target.net_minor}
+            break
+        if not drill:
+            drill["injected"] = None
+            return
+        found = [line for c in cycles for line in replay_cycle(c, book=book, ledger=ledger, payments=stored.get).mismatches]
+        inj = drill["injected"]
+        drill["found"] = found
+        drill["named"] = any(inj["cycle"] in line and inj["participant"] in line and f"report {inj['reported']}" in line
+                             for line in found)
+        rebuild_report(inj["cycle"], book=book, ledger=ledger, payments=stored.get)  # the runbook's remedy
+        drill["after_rebuild"] = [line for c in cycles
+                                  for line in replay_cycle(c, book=book, ledger=ledger, payments=stored.get).mismatches]
+
+    settings = RunSettings(payments=args.payments, seed=args.seed, set_size=args.set_size, cycle_size=args.cycle_size,
+                           duplicate_rate=args.duplicate_rate)
+    with open_environment() as env:
+        summary = run_pipeline(env, settings, progress=_Progress("history", args.quiet or args.json),
+                               after_settle=damage_find_repair)
+    inj = drill.get("injected")
+    if inj is None:
+        print("replay --inject-mismatch: no closed cycle had a creditor position to damage; run more --payments")
+        found: list[str] = []
+    else:
+        found = drill["found"]
+        print(f"injected: {inj['cycle']} report says {inj['rail']} {inj['currency']} {inj['participant']} "
+              f"{inj['reported']}, the booked entries {inj['booked']} (minor units)")
+        print(f"replay found {len(found)} mismatch(es); cycle and position named: {drill['named']}")
+        for line in found[:5]:
+            print("  -", line)
+        print(f"remedy: report of {inj['cycle']} rebuilt from its booked entries; replay after the rebuild: "
+              f"{len(drill['after_rebuild'])} mismatches")
+    print(f"replay: {summary.cycles} cycles replayed from their entries; {summary.reconciliation_mismatches} "
+          f"mismatches after the remedy; ledgers sum {summary.ledger_sum_by_currency}")
+    for line in summary.mismatch_examples:
+        print("  -", line)
+    detected = bool(found)
+    named = bool(drill.get("named"))
+    repaired = inj is not None and not drill["after_rebuild"]
+    extra = {"injected_mismatch": inj, "detected": detected, "named": named, "found": found[:5],
+             "repaired": repaired, "ok": bool(summary.ok and detected and named and repaired)}
+    line = _summary_json(summary, extra)
+    _record(args, line)
+    if args.json:
+        print(line)
+    return 0 if _json.loads(line)["ok"] else 1
 
 
 def register_chaos(subparsers: argparse._SubParsersAction) -> None:
@@ -309,6 +416,15 @@ def register_chaos(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=_positive, default=1,
                         help="processes to split the table sets across (each with its own moto); one summary")
     parser.add_argument("--list-crash-points", action="store_true", help="print the crash points and exit")
+    parser.add_argument("--min-scheme-timeouts", type=int, default=0,
+                        help="exit 1 unless at least this many payments timed out at the scheme (proves a rehearsal "
+                             "exercised timeouts)")
+    parser.add_argument("--min-kms-faults", type=int, default=0,
+                        help="exit 1 unless at least this many KMS attempts were throttled or failed")
+    parser.add_argument("--compare-kms-cache", action="store_true",
+                        help="also meter KMS requests per payment without the token-key cache (the vault bench, "
+                             "GenerateMac per field, same number of payments) beside the run's own, cached")
+    _real_sleep_argument(parser)
     parser.set_defaults(handler=run_chaos_command, parser=parser)
 
 
@@ -329,7 +445,7 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         duplicate_rate=args.duplicate_rate, throttle_rate=args.throttle_rate, server_error_rate=args.server_error_rate,
         timeout_rate=args.timeout_rate, lost_response_rate=args.lost_response_rate, kms_fault_rate=args.kms_fault_rate,
         crash_rate=args.crash_rate, min_crashes_per_point=args.min_crashes_per_point,
-        gateway_timeout_rate=args.gateway_timeout_rate, poison_messages=args.poison)
+        gateway_timeout_rate=args.gateway_timeout_rate, poison_messages=args.poison, real_sleep=args.real_sleep)
     progress = _Progress("chaos", args.quiet or args.json)
     if args.workers > 1:
         summary = run_pipeline_parallel(settings, workers=args.workers, progress=progress)
@@ -339,13 +455,42 @@ def run_chaos_command(args: argparse.Namespace) -> int:
     print(f"chaos: {summary.payments} payments in {summary.seconds:.0f} s; lost {summary.lost}, doubled "
           f"{summary.doubled}, non-final {summary.non_final}, mismatches {summary.reconciliation_mismatches}; "
           f"ledgers sum {summary.ledger_sum_by_currency}")
-    print(f"  faults injected {summary.injected}; crashes {sum(summary.crash_points_hit.values())} at "
-          f"{len(summary.crash_points_hit)} points; dead letters redriven {summary.redriven}")
+    print(f"  faults injected {summary.injected} ({summary.kms_faults} on KMS); crashes "
+          f"{sum(summary.crash_points_hit.values())} at {len(summary.crash_points_hit)} points; dead letters "
+          f"redriven {summary.redriven}")
+    timeouts_resolved = summary.reasons.get("AB05", 0) + summary.reasons.get("AB06", 0)
+    print(f"  scheme timeouts {summary.scheme_timeouts}, each resolved RJCT AB05/AB06 with its hold released "
+          f"(AB05/AB06 refusals {timeouts_resolved})")
     for letter in summary.dead_letters:
         print(f"  DLQ {letter['queue']}: {letter['body'][:30]!r}: {letter['reason']}")
     for line in summary.mismatch_examples:
         print("  -", line)
-    return _finish(args, summary, {"workers": args.workers})
+    extra: dict[str, object] = {"workers": args.workers}
+    exercised = summary.scheme_timeouts >= args.min_scheme_timeouts and summary.kms_faults >= args.min_kms_faults
+    if not exercised:
+        print(f"  not exercised: {summary.scheme_timeouts} scheme timeouts (at least {args.min_scheme_timeouts} "
+              f"wanted), {summary.kms_faults} KMS faults (at least {args.min_kms_faults} wanted)")
+    if args.compare_kms_cache:
+        from decimal import Decimal
+
+        from simulations.finops_bench import uncached_kms_per_payment
+
+        cached = Decimal(str(summary.kms_requests_per_10k)) / 10_000
+        with open_environment() as env:
+            uncached = uncached_kms_per_payment(env, payments=args.payments, seed=args.seed)
+        print(f"  KMS requests per payment: {cached:.4f} with the pipeline's data-key and token-key caches (this "
+              f"run, faulted attempts included), {uncached:.2f} without the token-key cache (vault bench, "
+              f"{args.payments} payments, no faults)")
+        extra.update({"kms_requests_per_payment_cached": round(float(cached), 4),
+                      "kms_requests_per_payment_uncached": round(float(uncached), 4)})
+        exercised = exercised and cached < uncached
+    if not exercised:
+        extra["ok"] = False
+    line = _summary_json(summary, extra)
+    _record(args, line)
+    if args.json:
+        print(line)
+    return 0 if summary.ok and exercised else 1
 
 
 def register_deploy(subparsers: argparse._SubParsersAction) -> None:
@@ -572,10 +717,87 @@ def run_drill_command(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _shard_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+    if len(counts) < 2 or counts[0] != 1 or any(not 1 <= n <= 100 for n in counts) or list(counts) != sorted(set(counts)):
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 then larger shard counts, e.g. 1,8 (each 1 to 100)")
+    return counts
+
+
+def register_hot_account(subparsers: argparse._SubParsersAction) -> None:
+    """``hot-account``: write units per partition key of a hot merchant account, one shard against N."""
+    from simulations.ledger_bench import PARTITION_KEY_WRITE_UNITS_PER_SECOND
+
+    parser = subparsers.add_parser(
+        "hot-account", help="rehearse a hot account: write units per balance item with 1 shard against N",
+        description=(
+            "Credit one merchant account --transfers times from many payers through fasterpay.ledger on moto, once "
+            "per shard count, and count the write units each partition key receives (a ledger transaction writes "
+            "2 units per item). At the modelled --rate of credits per second, the hottest key gets rate x units "
+            "per transfer; DynamoDB documents about "
+            f"{PARTITION_KEY_WRITE_UNITS_PER_SECOND:,} write units per second per partition key. moto has no such "
+            "limit and no transaction conflicts: the units are counted, the throttling is computed. Exits 0 only if "
+            "one shard puts the merchant's balance item over the budget and the largest shard count keeps every "
+            "key of the ledger under it."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--transfers", type=_positive, default=200, help="credits to the hot account per shard count")
+    parser.add_argument("--shards", type=_shard_counts, default=(1, 8), help="shard counts to compare, 1 first")
+    parser.add_argument("--rate", type=_positive, default=1_500, help="modelled credits per second to the hot account")
+    parser.add_argument("--payers", type=_positive, default=20, help="distinct payers")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (payers and amounts)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line of output")
+    parser.set_defaults(handler=run_hot_account_command, parser=parser)
+
+
+def run_hot_account_command(args: argparse.Namespace) -> int:
+    """One ledger per shard count; units per key counted; the budget check computed from the counts."""
+    import json
+    import time
+    from decimal import Decimal
+
+    from fasterpay.aws import open_environment
+    from simulations.ledger_bench import PARTITION_KEY_WRITE_UNITS_PER_SECOND, benchmark_hot_account
+
+    started = time.perf_counter()
+    budget = PARTITION_KEY_WRITE_UNITS_PER_SECOND
+    runs = []
+    for shards in args.shards:
+        with open_environment() as env:
+            run = benchmark_hot_account(env, shards=shards, transfers=args.transfers, seed=args.seed,
+                                        payers=args.payers, rotate_every=args.transfers)
+        balance = max(run.account_key_units)
+        row = {"shards": shards, "transfers": run.transfers,
+               "merchant_units_per_shard": list(run.account_key_units),
+               "hottest_balance_item_wcu_per_s": round(float(Decimal(balance) / run.transfers * args.rate), 1),
+               "hottest_key": run.hottest_key,
+               "hottest_key_wcu_per_s": round(float(run.hottest_units_per_transfer * args.rate), 1),
+               "ceiling_credits_per_s": round(float(run.modelled_ceiling_per_second), 1)}
+        runs.append(row)
+        print(f"hot account, {shards} shard(s): {run.transfers} credits; merchant balance items got "
+              f"{list(run.account_key_units)} write units; at {args.rate:,} credits/s the hottest balance item takes "
+              f"{row['hottest_balance_item_wcu_per_s']:,} WCU/s and the hottest key ({run.hottest_key}) "
+              f"{row['hottest_key_wcu_per_s']:,} WCU/s (budget {budget:,}); ceiling "
+              f"{row['ceiling_credits_per_s']:,} credits/s")
+    problem_shown = runs[0]["hottest_balance_item_wcu_per_s"] > budget
+    fixed = runs[-1]["hottest_key_wcu_per_s"] <= budget
+    ok = problem_shown and fixed
+    print(f"one shard over the per-key budget: {problem_shown}; {runs[-1]['shards']} shards keep every key under it: "
+          f"{fixed}")
+    if args.json:
+        print(json.dumps({"runs": runs, "rate_per_s": args.rate, "budget_wcu_per_key_per_s": budget,
+                          "one_shard_over_budget": problem_shown, "sharded_under_budget": fixed,
+                          "seed": args.seed, "backend": "moto", "ok": ok,
+                          "seconds": round(time.perf_counter() - started, 3)}, sort_keys=True))
+    return 0 if ok else 1
+
+
 #: Subcommands in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     register_generate, register_bench, register_replay, register_chaos, register_deploy, register_teardown,
-    register_redrive_drill, register_drill)
+    register_redrive_drill, register_drill, register_hot_account)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -583,7 +805,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulations",
         description=("Simulations for Faster Payments on AWS: payload generation, the payment pipeline's bench, "
-                     "settlement replay and chaos; deploy and teardown of every stack on an account."),
+                     "settlement replay and chaos; deploy and teardown of every stack on an account; runbook "
+                     "rehearsals (redrive-drill, drill, hot-account)."),
     )
     subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="COMMAND", required=True)
     for register in SUBCOMMANDS:

@@ -150,6 +150,9 @@ class RunSettings:
     min_crashes_per_point: int = 0
     poison_messages: int = 0
     concurrency: int = 10  #: modelled concurrency of a batch's per-payment writes (the template's setting)
+    #: Sleep each AWS call's modelled latency in wall time (``FaultInjector(sleep=True)``) instead of only adding it
+    #: to virtual time; an injected timeout then sleeps the client's read timeout. The scheme's answer times stay virtual.
+    real_sleep: bool = False
 
     @property
     def chaotic(self) -> bool:
@@ -251,6 +254,7 @@ class _Totals:
     reordered: int = 0  # valid payments refused DU04 because their EndToEndId copy arrived first
     answers_duplicated: int = 0
     answer_conflicts: list[str] = field(default_factory=list)
+    scheme_timeouts: int = 0  # payments the scheme did not answer in time (each UETR once)
     expected_mismatch: list[str] = field(default_factory=list)
     replay_mismatches: int = 0
     cycles: int = 0
@@ -307,6 +311,13 @@ class RunSummary:
     peak_set_tps: float = 0.0
     #: the ledger's event relay and consumer (outbox, SQS FIFO, processed marks): metered apart from ``snapshot``
     notify_snapshot: MeterSnapshot = field(default_factory=MeterSnapshot)
+    #: payments the simulated scheme did not answer within the rail's time limit (each UETR once); every one
+    #: must end RJCT with the rail's timeout reason (AB06 or AB05), else it is counted as a mismatch
+    scheme_timeouts: int = 0
+    #: the modelled latency of every AWS attempt the run's code made (slept in wall time with ``real_sleep``)
+    modelled_aws_seconds: float = 0.0
+    #: faults injected into KMS attempts (throttles and 5xx), cold starts included
+    kms_faults: int = 0
 
     @property
     def ok(self) -> bool:
@@ -362,7 +373,8 @@ class PipelineHarness:
         self.ledger_redriven = 0  # ledger events brought back from the ledger's DLQ
         kms_plan = FaultRates(server_error_rate=settings.kms_fault_rate / 2, throttle_rate=settings.kms_fault_rate / 2)
         fault_seed = settings.seed if fault_seed is None else fault_seed
-        self.injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=fault_seed, history=INJECTOR_HISTORY, plan=FaultPlan(
+        self.injector = FaultInjector(latency=DEFAULT_LATENCY_MODEL, seed=fault_seed, history=INJECTOR_HISTORY,
+                                      sleep=settings.real_sleep, plan=FaultPlan(
             throttle_rate=settings.throttle_rate, server_error_rate=settings.server_error_rate,
             timeout_rate=settings.timeout_rate, lost_response_rate=settings.lost_response_rate,
             services=frozenset({"dynamodb", "sqs"}), per_service={"kms": kms_plan}))
@@ -637,13 +649,16 @@ def _peak_rss_mb() -> float:
 # -- the run ------------------------------------------------------------------------------------------------
 def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str = "fp",
                  progress: Callable[[int, int], None] | None = None, telemetry: Any = None,
-                 first: int = 0, fault_seed: int | None = None, tap: Callable[[Any], Any] | None = None) -> RunSummary:
+                 first: int = 0, fault_seed: int | None = None, tap: Callable[[Any], Any] | None = None,
+                 after_settle: Callable[[PipelineHarness, list[str]], None] | None = None) -> RunSummary:
     """Drive ``settings.payments`` messages through the pipeline, set by set; reconcile each set.
 
     ``first`` is the index of the first message: a set's traffic depends only on the seed and its first
     index, so a run split across processes (:func:`run_pipeline_parallel`) submits the same payments.
     ``fault_seed`` seeds the faults, crashes and scheme answers (default: the seed). ``tap`` is applied to
     every client the run's code uses (handlers, sender, ledger relay), before the meter: a hook to size requests.
+    ``after_settle(harness, cycles)`` runs once per table set after its cycles are closed and before the set is
+    reconciled (a drill's hook: damage a settlement report, find it, repair it).
 
     Examples:
         >>> with open_environment() as env:  # doctest: +SKIP
@@ -685,6 +700,8 @@ def run_pipeline(env: AwsEnvironment, settings: RunSettings, *, name_prefix: str
         for cycle in cycles:
             h.settle(cycle)
             h.relay_ledger_events()  # the settlement transfers' events, relayed and consumed cycle by cycle
+        if after_settle is not None:
+            after_settle(h, cycles)
         _account_set(h, messages, cycles, totals)
         h.drop_set()
         done += count
@@ -869,6 +886,13 @@ def _account_set(h: PipelineHarness, messages: Sequence[GeneratedMessage], cycle
             detail = f"statement {account}: in {got['in_count']}/{ins}, out {got['out_count']}/{outs}"
             (totals.doubled if got["in_count"] > ins or got["out_count"] > outs else totals.lost).append(detail)
             totals.mismatches.append(f"statement {account} differs from the journal")
+    for uetr in sorted(h.gateway.timed_out):  # every payment the scheme left unanswered is resolved, RJCT AB05/AB06
+        totals.scheme_timeouts += 1
+        p = stored.get(uetr)
+        if p is None or p.status != "RJCT" or p.reason not in ("AB05", "AB06"):
+            found = "missing" if p is None else f"{p.status} {p.reason or ''}".strip()
+            totals.mismatches.append(f"{uetr}: the scheme timed out but its record is {found}")
+    h.gateway.timed_out.clear()
     totals.answers_duplicated += h.reader.duplicates
     totals.answer_conflicts.extend(h.reader.conflicts)
     h.reader.final.clear()
@@ -942,7 +966,8 @@ def _summary(h: PipelineHarness, settings: RunSettings, totals: _Totals, snapsho
         latency_samples={key: values[:_SAMPLES_KEPT] for key, values in samples.items()},
         peak_rss_mb=_peak_rss_mb(), seconds=seconds,
         seconds_in_handlers=totals.handler_seconds, cycles=totals.cycles, replay_mismatches=totals.replay_mismatches,
-        peak_set_tps=totals.peak_set_tps,
+        peak_set_tps=totals.peak_set_tps, scheme_timeouts=totals.scheme_timeouts,
+        modelled_aws_seconds=h.injector.modelled_seconds, kms_faults=h.injector.injected_by_service["kms"],
     )
 
 
@@ -990,6 +1015,9 @@ def merge_summaries(parts: Sequence[RunSummary], *, settings: RunSettings, secon
         peak_set_tps=max(p.peak_set_tps for p in parts),
         replay_mismatches=sum(p.replay_mismatches for p in parts),
         notify_snapshot=sum((p.notify_snapshot for p in parts[1:]), parts[0].notify_snapshot),
+        scheme_timeouts=sum(p.scheme_timeouts for p in parts),
+        modelled_aws_seconds=sum(p.modelled_aws_seconds for p in parts),
+        kms_faults=sum(p.kms_faults for p in parts),
     )
 
 

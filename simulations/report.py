@@ -61,6 +61,8 @@ def summary_json(summary: RunSummary, extra: dict[str, Any] | None = None) -> st
         "cost_by_component": {k: str(_per_10k(v, summary.payments).quantize(Decimal("0.00001")))
                               for k, v in cost.by_component.items()},
         "crash_points_hit": summary.crash_points_hit, "injected": summary.injected,
+        "scheme_timeouts": summary.scheme_timeouts, "modelled_aws_seconds": round(summary.modelled_aws_seconds, 3),
+        "kms_faults": summary.kms_faults,
         "modelled_p99_ms_ingest_to_acsp": round(summary.latency_ms["ingest_to_acsp"]["p99"], 1),
         "modelled_p99_ms_authorise": round(summary.latency_ms["authorise"]["p99"], 1),
         "modelled_p99_ms_scheme_answer": round(summary.latency_ms["scheme_answer"]["p99"], 1),

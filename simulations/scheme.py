@@ -73,6 +73,7 @@ class SimulatedSchemeGateway:
     submissions: int = 0
     answers: list[float] = field(default_factory=list, repr=False)  #: each answer's time (capped at its limit)
     batch_waits: list[float] = field(default_factory=list, repr=False)  #: each batch's wait: its slowest answer
+    timed_out: set[str] = field(default_factory=set, repr=False)  #: UETRs answered too late (the caller clears it)
 
     def answer(self, uetr: str, rail: str, *, time_limit: float) -> SchemeAnswer:
         """The modelled answer for one payment on one rail (the same for the same UETR, always)."""
@@ -82,10 +83,12 @@ class SimulatedSchemeGateway:
         seconds = self.latency[rail].sample(rng)
         draw = rng.random()
         if draw < self.timeout_rate:
+            self.timed_out.add(uetr)
             return SchemeAnswer(False, time_limit + seconds, "timeout")
         if draw < self.timeout_rate + self.reject_rate:
             return SchemeAnswer(False, seconds, "AC04")
         if seconds > time_limit:
+            self.timed_out.add(uetr)
             return SchemeAnswer(False, seconds, "timeout")
         return SchemeAnswer(True, seconds)
 

@@ -199,3 +199,35 @@ def test_replay_reports_a_cycle_whose_entries_no_longer_match_its_report(
     summary = _last_json(capsys.readouterr().out)
     assert damaged and summary["replay_mismatches"] >= 1 and summary["ok"] is False
     assert summary["reconciliation_mismatches"] >= 1
+
+
+@pytest.mark.parametrize("real_sleep", [False, True], ids=["virtual", "real-sleep"])
+def test_real_sleep_sleeps_each_calls_modelled_latency_in_wall_time(
+        real_sleep: bool, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--real-sleep`` threads ``RunSettings.real_sleep`` to the harness's ``FaultInjector(sleep=True)``: every
+    modelled second is slept (and the run takes at least that long); without it nothing is slept."""
+    import fasterpay.faults as faults
+    import time as real_time
+
+    slept: list[float] = []
+
+    class _Clock:  # the injector's ``time`` module, with sleep recorded
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            real_time.sleep(seconds)
+
+    monkeypatch.setattr(faults, "time", _Clock())
+    args = ["bench", "--payments", "3", "--seed", "7", "--no-metrics", "--json", "--quiet"]
+    assert main(args + (["--real-sleep"] if real_sleep else [])) == 0
+    summary = _last_json(capsys.readouterr().out)
+    modelled = summary["modelled_aws_seconds"]
+    assert summary["settings"]["real_sleep"] is real_sleep and modelled > 0.05
+    if real_sleep:
+        assert sum(slept) == pytest.approx(modelled, rel=0.01, abs=0.01)
+        assert summary["seconds"] >= 0.5 * modelled  # a lower bound only: moto's own time adds to it
+    else:
+        assert slept == []

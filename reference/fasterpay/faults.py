@@ -411,6 +411,7 @@ class FaultInjector:
         # the last ``history`` attempts (all if None): a long run bounds it, so memory does not grow with it
         self._calls: deque[AttemptRecord] = deque(maxlen=history)
         self._injected: Counter[str] = Counter()
+        self._injected_by_service: Counter[str] = Counter()
         self._request_ids = 0
         self._id = f"fasterpay-faults-{id(self)}"
 
@@ -486,6 +487,12 @@ class FaultInjector:
         with self._lock:
             return Counter(self._injected)
 
+    @property
+    def injected_by_service(self) -> Counter[str]:
+        """Faults injected so far, by service (``kms``, ``dynamodb``...), all kinds together (a copy)."""
+        with self._lock:
+            return Counter(self._injected_by_service)
+
     def _on_attempt(
         self, binding: _Binding, operation: str, request: Any, *, deliver: Callable[[], None]
     ) -> AWSResponse | None:
@@ -507,6 +514,7 @@ class FaultInjector:
             )
             if fault is not None:
                 self._injected[fault] += 1
+                self._injected_by_service[binding.service] += 1
             self._request_ids += 1
             request_id = f"fasterpay-fault-{self.seed}-{self._request_ids:08d}"
         for span in self._local.__dict__.get("spans", ()):

@@ -39,10 +39,13 @@ __all__ = [
     "Entry",
     "Position",
     "ReplayResult",
+    "ReportRebuildRefusedError",
     "SettlementBook",
     "SettlementReport",
     "close_cycle",
     "net_positions",
+    "position_differences",
+    "rebuild_report",
     "replay_cycle",
     "settlement_transfer_id",
 ]
@@ -98,6 +101,11 @@ class SettlementReport:
                    {k: int(v) for k, v in data["settled"].items()})
 
 
+class ReportRebuildRefusedError(Exception):
+    """The stored report cannot be rebuilt from the entries: the ledger or the payment records disagree with
+    them too, or the report changed while it was being rebuilt. Escalate: reconcile the cycle by hand."""
+
+
 def settlement_transfer_id(cycle: str, rail: str, currency: str) -> str:
     """The ledger transfer id that settles one rail and currency of a cycle (exactly once).
 
@@ -106,6 +114,20 @@ def settlement_transfer_id(cycle: str, rail: str, currency: str) -> str:
         'settle:C0001:uk_fps:GBP'
     """
     return f"settle:{cycle}:{rail}:{currency}"[:64]
+
+
+def position_differences(reported: Iterable[Position], replayed: Iterable[Position]) -> list[str]:
+    """Name each (rail, currency, participant) whose net position differs between a report and a replay.
+
+    Examples:
+        >>> position_differences([Position("uk_fps", "GBP", "BARCGB22", 150)], [Position("uk_fps", "GBP", "BARCGB22", 100)])
+        ['uk_fps GBP BARCGB22: report 150, entries 100']
+    """
+    left = {(p.rail, p.currency, p.participant): p.net_minor for p in reported}
+    right = {(p.rail, p.currency, p.participant): p.net_minor for p in replayed}
+    return [f"{rail} {currency} {who}: report {left.get((rail, currency, who), 0)}, entries {right.get((rail, currency, who), 0)}"
+            for rail, currency, who in sorted(left.keys() | right.keys())
+            if left.get((rail, currency, who), 0) != right.get((rail, currency, who), 0)]
 
 
 def net_positions(entries: Iterable[Entry]) -> tuple[Position, ...]:
@@ -296,7 +318,8 @@ def replay_cycle(cycle: str, *, book: SettlementBook, ledger: Ledger,
         problems.append(f"{cycle}: no settlement report")
     else:
         if report.positions != positions:
-            problems.append(f"{cycle}: report positions differ from the replayed entries")
+            named = "; ".join(position_differences(report.positions, positions)) or "same nets, different order"
+            problems.append(f"{cycle}: report positions differ from the replayed entries: {named}")
         if report.payments != len(entries):
             problems.append(f"{cycle}: report counts {report.payments} payments, entries {len(entries)}")
     totals: dict[str, int] = defaultdict(int)
@@ -314,3 +337,43 @@ def replay_cycle(cycle: str, *, book: SettlementBook, ledger: Ledger,
         if settled is None or settled.amount_minor != amount:
             problems.append(f"{cycle} {key}: ledger settled {settled.amount_minor if settled else 0}, entries {amount}")
     return ReplayResult(cycle, len(entries), positions, tuple(problems))
+
+
+def rebuild_report(cycle: str, *, book: SettlementBook, ledger: Ledger,
+                   payments: Callable[[str], Any] | None = None) -> SettlementReport:
+    """Replace a SETTLED cycle's stored report with the one its booked entries give (a damaged report's remedy).
+
+    The report is derived data: the entries are the record, and the ledger's settlement transfers moved the money
+    by them. So the rebuild is refused (:class:`ReportRebuildRefusedError`) unless the cycle is SETTLED and every
+    difference :func:`replay_cycle` finds is in the report alone (the ledger and, with ``payments``, the payment
+    records agree with the entries), and the write is conditional on the stored report being the one read.
+    Nothing else is written: no journal entry, no balance.
+
+    Examples:
+        >>> rebuild_report("C0001", book=book, ledger=ledger).cycle  # doctest: +SKIP
+        'C0001'
+    """
+    if book.state(cycle) != "SETTLED":
+        raise ReportRebuildRefusedError(f"{cycle} is not SETTLED: let close_cycle finish it instead")
+    replayed = replay_cycle(cycle, book=book, ledger=ledger, payments=payments)
+    about_report = (f"{cycle}: report ", f"{cycle}: no settlement report")
+    others = [m for m in replayed.mismatches if not m.startswith(about_report)]
+    if others:
+        raise ReportRebuildRefusedError(f"{cycle}: the entries disagree with more than the report: {others[:3]}")
+    entries = book.entries(cycle)
+    totals: dict[str, int] = defaultdict(int)
+    for e in entries:
+        if e.rail != "internal":
+            totals[f"{e.rail}:{e.currency}"] += e.amount_minor
+    rebuilt = SettlementReport(cycle, len(entries), net_positions(entries), dict(totals))
+    stored = book._get(cycle, "REPORT")  # noqa: SLF001 - the same module
+    condition: dict[str, Any] = ({"ConditionExpression": "attribute_not_exists(sk)"} if stored is None else {
+        "ConditionExpression": "report = :read", "ExpressionAttributeValues": {":read": stored["report"]}})
+    try:
+        book._ddb.put_item(TableName=book.table, Item={  # noqa: SLF001
+            "pk": {"S": cycle}, "sk": {"S": "REPORT"}, "report": {"S": rebuilt.to_json()}}, **condition)
+    except ClientError as exc:
+        if _code(exc) == "ConditionalCheckFailedException":
+            raise ReportRebuildRefusedError(f"{cycle}: the report changed while it was rebuilt; read it again") from exc
+        raise
+    return rebuilt
