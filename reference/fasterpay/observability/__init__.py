@@ -23,6 +23,7 @@ from .redaction import (
     refuse_personal_text,
     register_personal_values,
 )
+from .sli import AUTHORISATION_SLO, CRITICAL_PATH_SLO, SLI_NAMESPACE, SliPublisher, count_throttles
 from .slo import SRE_WORKBOOK_ALERTS, AlertEvaluation, AlertFiring, BurnRateAlert, SliCounts, Slo, evaluate_alerts
 from .tracing import (
     StageBreakdown,
@@ -41,9 +42,9 @@ from .tracing import (
 __copy_with__: tuple[str, ...] = ("audit", "vault")
 
 __all__ = [
-    "PERSONAL_FIELD_NAMES", "SRE_WORKBOOK_ALERTS", "AlertEvaluation", "AlertFiring", "BurnRateAlert",
+    "AUTHORISATION_SLO", "CRITICAL_PATH_SLO", "PERSONAL_FIELD_NAMES", "SLI_NAMESPACE", "SRE_WORKBOOK_ALERTS", "AlertEvaluation", "AlertFiring", "BurnRateAlert",
     "DetokenizeSpikeDetector", "EmfError", "PaymentLogger", "PaymentMetrics", "PersonalDataError",
-    "PersonalDataFinding", "PersonalValueRegistry", "PipelineTelemetry", "SliCounts", "Slo", "SpikeAlert", "StageBreakdown", "StageTiming", "breakdown_by_stage", "evaluate_alerts", "find_personal_data",
+    "PersonalDataFinding", "PersonalValueRegistry", "PipelineTelemetry", "SliCounts", "SliPublisher", "count_throttles", "Slo", "SpikeAlert", "StageBreakdown", "StageTiming", "breakdown_by_stage", "evaluate_alerts", "find_personal_data",
     "in_memory_tracer", "instrument_aws_client", "payment_span", "personal_value_registry", "refuse_personal_data",
     "refuse_personal_text", "register_personal_values",
     "stage_span", "stage_timings", "trace_id_hex", "validate_emf",

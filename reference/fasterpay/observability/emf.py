@@ -41,6 +41,9 @@ def _print(document: dict[str, Any]) -> None:
 class PaymentMetrics:
     """Stage latency and outcome counts, and detokenize counts per caller, as EMF documents.
 
+    Powertools adds a ``service`` dimension to every metric set; with ``service=None`` it adds none (an alarm
+    matches a metric only with its exact set of dimensions, so the set must be the one the alarm names).
+
     :attr:`bytes_emitted` counts the documents handed to the sink as the compact JSON lines the default
     sink prints (newline included): the bytes CloudWatch Logs ingests, for the cost model.
 
@@ -56,7 +59,7 @@ class PaymentMetrics:
         True
     """
 
-    def __init__(self, *, namespace: str, service: str, sink: Callable[[dict[str, Any]], None] = _print,
+    def __init__(self, *, namespace: str, service: str | None, sink: Callable[[dict[str, Any]], None] = _print,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.namespace = namespace
         self.service = service
@@ -73,6 +76,8 @@ class PaymentMetrics:
             self._emit(key)
         if key not in self._sets:
             metrics = EphemeralMetrics(namespace=self.namespace, service=self.service)
+            if self.service is None:
+                metrics.service = None  # no ``service`` dimension, even where POWERTOOLS_SERVICE_NAME is set
             for name, value in key:
                 metrics.add_dimension(name=name, value=value)
             self._sets[key] = metrics
@@ -84,6 +89,10 @@ class PaymentMetrics:
         metrics = self._set({"stage": stage})
         metrics.add_metric(name="StageLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
         metrics.add_metric(name="StageSuccess" if ok else "StageFailure", unit=MetricUnit.Count, value=1)
+
+    def record(self, name: str, value: float, *, unit: str, dimensions: Mapping[str, str]) -> None:
+        """One value of metric ``name`` (``unit`` is a CloudWatch unit name, e.g. ``"Milliseconds"``)."""
+        self._set(dimensions).add_metric(name=name, unit=MetricUnit(unit), value=value)
 
     def detokenize(self, caller: str) -> None:
         """One detokenize by ``caller`` (a principal, not a person): feeds the per-caller spike alarm."""
