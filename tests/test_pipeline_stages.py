@@ -619,3 +619,73 @@ def test_the_benchs_onboarding_survives_kms_faults_at_a_token_key_rollover(env: 
         item = h.admin_ddb.get_item(TableName=h.ledger_tables.ledger,
                                     Key={"pk": {"S": f"BAL#{customer_account(token)}#0"}}).get("Item")
         assert item is not None and int(item["balance"]["N"]) > 0
+
+
+# -- the settlement-mismatch runbook's remedy: rebuild a damaged report from the booked entries --------------
+def _damage_report(h: PipelineHarness, cycle: str, delta: int) -> Any:
+    from fasterpay.pipeline.settlement import OUR_BANK, SettlementReport
+
+    report = h.ctx.book.report(cycle)
+    target = next(p for p in report.positions if p.participant != OUR_BANK)
+    positions = tuple(type(p)(p.rail, p.currency, p.participant, p.net_minor + delta) if p == target else p
+                      for p in report.positions)
+    h.admin_ddb.put_item(TableName=h.config.settlement_table, Item={
+        "pk": {"S": cycle}, "sk": {"S": "REPORT"},
+        "report": {"S": SettlementReport(cycle, report.payments, positions, report.settled).to_json()}})
+    return target
+
+
+def test_a_damaged_report_is_named_by_replay_and_rebuilt_from_the_entries(harness: PipelineHarness) -> None:
+    from fasterpay.pipeline import rebuild_report
+
+    _run(harness, _valid(6))
+    cycle = harness.ctx.cycle()
+    harness.settle(cycle)
+    ledger = harness.ledger(harness.admin_ddb)
+    good = harness.ctx.book.report(cycle)
+    journal_before = list(ledger.journal())
+    target = _damage_report(harness, cycle, 10_000)
+    found = replay_cycle(cycle, book=harness.ctx.book, ledger=ledger, payments=harness.ctx.store.get).mismatches
+    assert any(target.participant in line and f"report {target.net_minor + 10_000}" in line for line in found), found
+    rebuilt = rebuild_report(cycle, book=harness.ctx.book, ledger=ledger, payments=harness.ctx.store.get)
+    assert rebuilt == good == harness.ctx.book.report(cycle)
+    assert replay_cycle(cycle, book=harness.ctx.book, ledger=ledger, payments=harness.ctx.store.get).matches
+    assert list(ledger.journal()) == journal_before  # the remedy writes the report only: no money moves
+
+
+def test_a_rebuild_is_refused_when_the_ledger_disagrees_too_or_the_cycle_is_open(harness: PipelineHarness) -> None:
+    from fasterpay.pipeline import ReportRebuildRefusedError, rebuild_report
+
+    _run(harness, _valid(6))
+    cycle = harness.ctx.cycle()
+    with pytest.raises(ReportRebuildRefusedError, match="not SETTLED"):
+        rebuild_report(cycle, book=harness.ctx.book, ledger=harness.ledger(harness.admin_ddb))
+    harness.settle(cycle)
+    ledger = harness.ledger(harness.admin_ddb)
+    _damage_report(harness, cycle, 10_000)
+    # the payments' records disagree with the entries too: a person reconciles, nothing is rebuilt
+    store_get = harness.ctx.store.get
+    with pytest.raises(ReportRebuildRefusedError, match="more than the report"):
+        rebuild_report(cycle, book=harness.ctx.book, ledger=ledger, payments=lambda uetr: None if uetr else store_get(uetr))
+    assert harness.ctx.book.report(cycle) != replay_cycle(cycle, book=harness.ctx.book, ledger=ledger).positions
+
+
+def test_a_rebuild_does_not_overwrite_a_report_changed_while_it_ran(harness: PipelineHarness,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from fasterpay.pipeline import ReportRebuildRefusedError, rebuild_report, settlement
+
+    _run(harness, _valid(6))
+    cycle = harness.ctx.cycle()
+    harness.settle(cycle)
+    ledger = harness.ledger(harness.admin_ddb)
+    _damage_report(harness, cycle, 10_000)
+    real_replay = settlement.replay_cycle
+
+    def replay_then_someone_writes(*args: Any, **kwargs: Any) -> Any:
+        result = real_replay(*args, **kwargs)
+        _damage_report(harness, cycle, 5)  # another writer changes the report between the read and the write
+        return result
+
+    monkeypatch.setattr(settlement, "replay_cycle", replay_then_someone_writes)
+    with pytest.raises(ReportRebuildRefusedError, match="changed while it was rebuilt"):
+        rebuild_report(cycle, book=harness.ctx.book, ledger=ledger)

@@ -355,6 +355,7 @@ def rebuild_report(cycle: str, *, book: SettlementBook, ledger: Ledger,
     """
     if book.state(cycle) != "SETTLED":
         raise ReportRebuildRefusedError(f"{cycle} is not SETTLED: let close_cycle finish it instead")
+    stored = book._get(cycle, "REPORT")  # noqa: SLF001 - the same module; read before the replay judges it
     replayed = replay_cycle(cycle, book=book, ledger=ledger, payments=payments)
     about_report = (f"{cycle}: report ", f"{cycle}: no settlement report")
     others = [m for m in replayed.mismatches if not m.startswith(about_report)]
@@ -366,7 +367,6 @@ def rebuild_report(cycle: str, *, book: SettlementBook, ledger: Ledger,
         if e.rail != "internal":
             totals[f"{e.rail}:{e.currency}"] += e.amount_minor
     rebuilt = SettlementReport(cycle, len(entries), net_positions(entries), dict(totals))
-    stored = book._get(cycle, "REPORT")  # noqa: SLF001 - the same module
     condition: dict[str, Any] = ({"ConditionExpression": "attribute_not_exists(sk)"} if stored is None else {
         "ConditionExpression": "report = :read", "ExpressionAttributeValues": {":read": stored["report"]}})
     try:
