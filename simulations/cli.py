@@ -794,10 +794,147 @@ def run_hot_account_command(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def register_slo_drill(subparsers: argparse._SubParsersAction) -> None:
+    """``slo-drill``: a scheme timeout storm burns the error budget; the operations alarms page; the remedy restores."""
+    parser = subparsers.add_parser(
+        "slo-drill", help="rehearse an SLO burn: a scheme timeout storm, the operations alarms, the runbook's remedy",
+        description=(
+            "Run the pipeline on moto twice (healthy, and with the scheme connection timing out), then replay hours of "
+            "traffic drawn from those runs minute by minute into an in-memory metric store, and evaluate the alarms of "
+            "cloudformation/operations.yaml (EMULATED evaluation: moto stores alarms but never evaluates them). When a "
+            "paging alarm fires, the on-call applies the runbook's remedy --respond-minutes later (the standby scheme "
+            "connection). Exits 1 unless: nothing pages before the storm, a page fires during it, the critical-path "
+            "burn falls back under 1x after the remedy, and no page is still firing at the end."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--payments", type=_positive, default=40, help="payments per pipeline run (two runs)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (runs and traffic)")
+    parser.add_argument("--storm-rate", type=_rate, default=0.3, help="share of scheme submissions that time out in the storm")
+    parser.add_argument("--rate", type=float, default=20.0, help="payments per second in the replayed traffic")
+    parser.add_argument("--hours", type=float, default=6.0, help="hours of replayed traffic")
+    parser.add_argument("--incident-at", type=_positive, default=120, help="minute the storm starts")
+    parser.add_argument("--respond-minutes", type=int, default=10, help="minutes from the page to the remedy")
+    parser.add_argument("--page-on", choices=("cause", "slo"), default="cause",
+                        help="cause: the scheme-timeout alarm and the SLO pages page; slo: only the SLO burn pages")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line of output")
+    parser.set_defaults(handler=run_slo_drill_command, parser=parser)
+
+
+def run_slo_drill_command(args: argparse.Namespace) -> int:
+    """Measure the two phases, replay the traffic, evaluate the alarms, apply the remedy, check the outcome."""
+    import json
+    import time
+
+    from fasterpay.aws import open_environment
+    from fasterpay.observability import CRITICAL_PATH_SLO
+    from simulations.operations_sim import (
+        ScenarioSettings,
+        measure_phase,
+        paging_alarms,
+        scheme_storm,
+        simulate,
+        summary_numbers,
+        template_alarms,
+    )
+    from simulations.pipeline_bench import RunSettings
+
+    if args.rate <= 0 or args.hours <= 0:
+        args.parser.error("--rate and --hours must be positive")
+    if args.incident_at >= args.hours * 60 - 30:
+        args.parser.error("--incident-at must leave at least 30 minutes of the run after it")
+    started = time.perf_counter()
+    alarms, composites, skipped = template_alarms()
+    pages = paging_alarms(composites, cause="fasterpay-prod-scheme-timeout-storm" if args.page_on == "cause" else None)
+    with open_environment() as env:
+        healthy = measure_phase(env, "healthy", RunSettings(payments=args.payments, seed=args.seed, set_size=args.payments,
+                                                            gateway_timeout_rate=0.0), name_prefix="slo-healthy")
+        storm = measure_phase(env, "storm", RunSettings(payments=args.payments, seed=args.seed + 1,
+                                                        set_size=args.payments, gateway_timeout_rate=args.storm_rate),
+                              name_prefix="slo-storm")
+    settings = ScenarioSettings(seed=args.seed, rate_per_s=args.rate, hours=args.hours,
+                                incident_at_minute=args.incident_at, respond_minutes=args.respond_minutes,
+                                paging_alarms=pages)
+    result = simulate(settings, healthy, scheme_storm(healthy, storm), alarms=alarms, composites=composites)
+    numbers = summary_numbers(result, CRITICAL_PATH_SLO)
+    early = [t.alarm for t in result.history.transitions
+             if t.alarm in pages and t.state == "ALARM" and t.at_s <= args.incident_at * 60]
+    still = [name for name in pages if result.history.states[name][-1] == "ALARM"]
+    summary = {
+        "payments": args.payments, "seed": args.seed, "backend": "moto", "storm_rate": args.storm_rate,
+        "phases_ok": healthy.ok and storm.ok,
+        "storm_technical_failure_share": round(storm.technical_failure_share, 4),
+        "paged_before_the_storm": early, "detected_by": result.detected_by, **numbers,
+        "pages_firing_at_the_end": still, "not_emulated": sorted(skipped),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    summary["ok"] = (summary["phases_ok"] and not early and result.detected_minute is not None
+                     and numbers["time_to_restore_min"] is not None and not still)
+    print(f"slo drill (alarms EMULATED, latencies modelled): storm at minute {args.incident_at}, "
+          f"{100 * storm.technical_failure_share:.0f}% of authorised payments timed out at the scheme; "
+          f"paged by {result.detected_by} after {numbers['time_to_detect_min']} min; remedy after "
+          f"{numbers['time_to_remedy_min']} min; burn under 1x again after {numbers['time_to_restore_min']} min; "
+          f"{numbers['budget_spent_pct']:.2f}% of the 30-day critical-path budget spent")
+    print(json.dumps(summary, sort_keys=True))
+    return 0 if summary["ok"] else 1
+
+
+def register_detokenize_drill(subparsers: argparse._SubParsersAction) -> None:
+    """``detokenize-drill``: a caller's detokenize spike is caught, the steady callers are not."""
+    parser = subparsers.add_parser(
+        "detokenize-drill", help="rehearse a detokenize spike: the spike detector flags the misusing caller only",
+        description=(
+            "Poisson detokenize traffic per caller (the scheme gateway and the support desk), with the support desk "
+            "misusing its access from --spike-at for --spike-minutes at --spike-factor times its rate; the guide's "
+            "DetokenizeSpikeDetector watches every caller. Exits 1 unless the misuse is flagged within 2 minutes and "
+            "no other caller or minute is flagged."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--minutes", type=_positive, default=180, help="minutes of traffic")
+    parser.add_argument("--spike-at", type=_positive, default=120, help="minute the misuse starts")
+    parser.add_argument("--spike-minutes", type=_positive, default=5, help="how long the misuse lasts")
+    parser.add_argument("--spike-factor", type=float, default=20.0, help="misuse rate as a multiple of the caller's")
+    parser.add_argument("--seed", type=int, default=7, help="random seed")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line of output")
+    parser.set_defaults(handler=run_detokenize_drill_command, parser=parser)
+
+
+def run_detokenize_drill_command(args: argparse.Namespace) -> int:
+    """Generate the traffic, run the detector, check who was flagged and when."""
+    import json
+
+    from fasterpay.observability import DetokenizeSpikeDetector
+    from simulations.observability_sim import Misuse, simulate_detokenize_traffic
+
+    if args.spike_at + args.spike_minutes > args.minutes:
+        args.parser.error("the spike must end inside --minutes")
+    if args.spike_at < 30:
+        args.parser.error("--spike-at must leave the detector its 30 minutes to learn each caller")
+    if args.spike_factor <= 1:
+        args.parser.error("--spike-factor must be above 1")
+    callers = {"scheme-gateway": 40.0, "support-desk": 2.0}
+    start, end = args.spike_at * 60.0, (args.spike_at + args.spike_minutes) * 60.0
+    misuse = [Misuse("support-desk", start, end, callers["support-desk"] * args.spike_factor)]
+    events = simulate_detokenize_traffic(duration_s=args.minutes * 60.0, callers=callers, misuse=misuse, seed=args.seed)
+    detector = DetokenizeSpikeDetector(window_s=60, min_count=20, warmup_s=1800)  # 30 minutes to learn each caller
+    alerts = [alert for caller, at in events for alert in detector.observe(caller, at)]
+    alerts += detector.close(args.minutes * 60.0)
+    caught = [a for a in alerts if a.caller == "support-desk" and start <= a.window_start_s < end]
+    false = [a for a in alerts if a not in caught]
+    first = min((a.window_start_s + detector.window_s for a in caught), default=None)
+    summary = {"seed": args.seed, "events": len(events), "callers": callers, "spike_factor": args.spike_factor,
+               "caught_windows": len(caught), "false_alerts": len(false),
+               "minutes_to_alert": None if first is None else round((first - start) / 60, 2)}
+    summary["ok"] = bool(caught) and not false and summary["minutes_to_alert"] is not None \
+        and summary["minutes_to_alert"] <= 2
+    print(f"detokenize drill: {len(events)} detokenize calls; support-desk at {args.spike_factor:g}x its rate from "
+          f"minute {args.spike_at}: flagged after {summary['minutes_to_alert']} min in {len(caught)} windows; "
+          f"false alerts {len(false)}")
+    print(json.dumps(summary, sort_keys=True))
+    return 0 if summary["ok"] else 1
+
+
 #: Subcommands in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     register_generate, register_bench, register_replay, register_chaos, register_deploy, register_teardown,
-    register_redrive_drill, register_drill, register_hot_account)
+    register_redrive_drill, register_drill, register_hot_account, register_slo_drill, register_detokenize_drill)
 
 
 def build_parser() -> argparse.ArgumentParser:
