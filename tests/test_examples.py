@@ -78,3 +78,15 @@ def test_finops_quickstart_prices_by_pattern_finds_the_binding_quota_and_guards_
     assert 5 < result["break_even"].tps < 50
     assert result["refused"] == 40  # a burst of 10, then refused: nothing sent
     assert result["datum"]["MetricName"] == "CostPer10kPayments"
+
+
+def test_operations_quickstart_emits_the_slis_and_its_fast_burn_page_fires_when_the_hour_burns_two_per_cent() -> None:
+    result = runpy.run_path(str(EXAMPLES / "operations_quickstart.py"))["main"]()
+    (document,) = result["documents"]
+    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Stage"]]
+    assert document["AuthorisationError"] == [1.0] and document["SchemeTimeout"] == [1.0]
+    assert document["CriticalPathError"] == [1.0] and document["ReconciliationMismatches"] == [0.0]
+    # 20% of payments fail from minute 60: 20x the 1% budget; the 1 h window passes 14.4x after 44 such minutes
+    # (43.2 rounded up), and the page fires at the end of that minute
+    assert result["page_minute"] == 60 + 44
+    assert result["not_emulated"] == ["fasterpay-prod-detokenize-anomaly", "fasterpay-prod-detokenize-ceiling"]

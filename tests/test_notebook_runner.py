@@ -57,6 +57,19 @@ def test_executes_once_then_serves_from_cache_until_an_input_changes(dirs: dict[
     assert len(list(dirs["cache"].glob("01-demo-*"))) == 1  # stale entries are removed
 
 
+def test_a_picture_saved_beside_the_metrics_reaches_the_figures_folder_also_from_the_cache(
+        dirs: dict[str, Path], tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    nb = _notebook(dirs["src"] / "01-demo.ipynb", WRITES_METRICS + "\n(d / 'demo.png').write_bytes(b'png')")
+    for cached in (False, True):
+        (run,) = execute_notebooks([nb], package_dir=dirs["package"], cache_dir=dirs["cache"],
+                                   executed_dir=dirs["executed"], metrics_dir=dirs["metrics"], figures_dir=figures,
+                                   timeout=120)
+        assert run.cached is cached and (figures / "demo.png").read_bytes() == b"png"
+        assert not (dirs["metrics"] / "demo.png").exists()  # metrics hold JSON only
+        (figures / "demo.png").unlink()
+
+
 def test_runs_in_a_fresh_folder_not_the_callers(dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(dirs["src"])
     nb = _notebook(dirs["src"] / "01-demo.ipynb", WRITES_METRICS)

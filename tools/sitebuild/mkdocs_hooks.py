@@ -71,6 +71,7 @@ def generate(docs_dir: Path) -> None:
             cache_dir=REPO / "build" / "notebook-cache",
             executed_dir=out / "notebooks",
             metrics_dir=METRICS,
+            figures_dir=out / "figures",
         )
     except NotebookExecutionError as exc:
         raise PluginError(str(exc)) from exc

@@ -123,10 +123,12 @@ def execute_notebooks(
     cache_dir: Path,
     executed_dir: Path,
     metrics_dir: Path,
+    figures_dir: Path | None = None,
     timeout: int = 600,
     jobs: int | None = None,
 ) -> list[NotebookRun]:
-    """Execute (or take from the cache) each notebook; copy it to ``executed_dir``, its metrics to ``metrics_dir``."""
+    """Execute (or take from the cache) each notebook; copy it to ``executed_dir``, its metrics to ``metrics_dir``,
+    and any PNG it saved beside its metrics (a figure an article shows at full size) to ``figures_dir``."""
     notebooks = sorted(notebooks)
     entries = {nb: cache_dir / f"{nb.stem}-{cache_key(nb, package_dir)}" for nb in notebooks}
     missing = [nb for nb in notebooks if not (entries[nb] / nb.name).exists()]
@@ -146,6 +148,9 @@ def execute_notebooks(
         for metrics_file in sorted((entry / "metrics").glob("*.json")):
             _copy_if_changed(metrics_file, metrics_dir / metrics_file.name)
             copied.append(metrics_dir / metrics_file.name)
+        if figures_dir is not None:
+            for picture in sorted((entry / "metrics").glob("*.png")):
+                _copy_if_changed(picture, figures_dir / picture.name)
         runs.append(NotebookRun(notebook, executed, tuple(copied), notebook not in missing))
     return runs
 

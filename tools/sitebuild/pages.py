@@ -29,6 +29,7 @@ _AUDIT = "Tamper-evident audit trails and observability"
 _AGENTS = "Queue agents, streams and an LLM routing agent"
 _REGIONS = "Multi-region resilience and failover drills"
 _FINOPS = "FinOps for payments"
+_OPERATIONS = "Operating it: SLOs, alerting, runbooks and drills"
 KPIS: tuple[Kpi, ...] = (
     Kpi("tps_sustained", "Throughput, sustained", "payments/s",
         "All the bench's payments over the time its handlers ran, measured on moto: compare it only with the "
@@ -102,6 +103,13 @@ KPIS: tuple[Kpi, ...] = (
         "Acknowledged payments with no final status after failover and failback, per drill; must be 0.", _REGIONS),
     Kpi("drill_doubled", "Payments doubled in the failover drills", "payments",
         "Payments booked or settled twice across both regions, per drill; must be 0.", _REGIONS),
+    Kpi("time_to_detect", "Time to detect: scheme timeout storm", "min",
+        "From the storm's start to the first page, with the operations template's alarms evaluated minute by "
+        "minute (emulated) on traffic drawn from pipeline runs on moto; with the cause alarm paging, and with the "
+        "SLO burn pages alone.", _OPERATIONS),
+    Kpi("time_to_restore", "Time to restore: scheme timeout storm", "min",
+        "From the storm's start until the critical-path SLO's 5-minute burn is under 1x again, with the runbook's "
+        "remedy applied 10 minutes after the page.", _OPERATIONS),
 )
 
 
