@@ -213,6 +213,8 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _pipeline_arguments(parser, 1000)
     _real_sleep_argument(parser)
+    parser.add_argument("--floor-payments", type=_positive, default=None,
+                        help="payments for the honest floor (default: --payments); its ratios are per payment")
     parser.add_argument("--no-metrics", action="store_true", help="print only; do not write the metrics file")
     parser.set_defaults(handler=run_bench_command, parser=parser)
 
@@ -227,7 +229,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
                            duplicate_rate=args.duplicate_rate, real_sleep=args.real_sleep)
     with open_environment() as env:
         summary = run_pipeline(env, settings, progress=_Progress("bench", args.quiet or args.json))
-        floor = run_floor(env, payments=args.payments, set_size=args.set_size)
+        floor = run_floor(env, payments=args.floor_payments or args.payments, set_size=args.set_size)
         backend = env.backend.value
     report = bench_report(summary, floor)
     for line in report["lines"]:

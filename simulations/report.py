@@ -81,7 +81,9 @@ def bench_report(summary: RunSummary, floor: FloorResult) -> dict[str, Any]:
     per_payment = cost.total / max(summary.payments, 1)
     floor_per_payment = floor_cost.total / max(floor.payments, 1)
     ratio_cost = float(per_payment / floor_per_payment) if floor_per_payment else 0.0
-    ratio_wall = summary.seconds_in_handlers / floor.wall_seconds if floor.wall_seconds else 0.0
+    # per payment: the floor may run fewer payments than the bench (its calls per payment do not depend on size)
+    ratio_wall = ((summary.seconds_in_handlers / max(summary.payments, 1)) / (floor.wall_seconds / floor.payments)
+                  if floor.wall_seconds and floor.payments else 0.0)
     lines = [
         f"bench: {summary.payments} payments ({summary.valid} valid) in {summary.seconds:.0f} s; statuses {summary.statuses}",
         f"  AWS calls per payment {summary.api_calls_per_payment:.2f} (floor {floor.api_calls_per_payment:.2f}, "
@@ -93,10 +95,11 @@ def bench_report(summary: RunSummary, floor: FloorResult) -> dict[str, Any]:
         "  modelled p99 ms: ingest to ACSP {:.0f}, authorisation {:.0f}; scheme answer p99 {:.0f}".format(
             summary.latency_ms["ingest_to_acsp"]["p99"], summary.latency_ms["authorise"]["p99"],
             summary.latency_ms["scheme_answer"]["p99"]),
-        f"  wall time in handlers {summary.seconds_in_handlers:.1f} s vs floor {floor.wall_seconds:.1f} s "
-        f"({ratio_wall:.2f}x, measured on moto); peak RSS {summary.peak_rss_mb:.0f} MB",
+        f"  wall time in handlers {summary.seconds_in_handlers:.1f} s vs floor {floor.wall_seconds:.1f} s for "
+        f"{floor.payments} payments ({ratio_wall:.2f}x per payment, measured on moto); peak RSS "
+        f"{summary.peak_rss_mb:.0f} MB",
     ]
-    extra = {"floor_api_calls_per_payment": round(floor.api_calls_per_payment, 3),
+    extra = {"floor_api_calls_per_payment": round(floor.api_calls_per_payment, 3), "floor_payments": floor.payments,
              "floor_ratio_calls": round(ratio_calls, 3), "floor_ratio_cost": round(ratio_cost, 3),
              "floor_ratio_wall": round(ratio_wall, 3),
              "cost_per_10k_usd_us_east_1": str(_per_10k(costs(summary, "us-east-1").total, summary.payments)

@@ -112,7 +112,8 @@ def test_count_throttles_counts_each_throttled_attempt_of_a_real_client(
     sli, documents = _publisher()
     kms = env.client("kms", config=Config(retries={"mode": "standard", "max_attempts": 3}))
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    injector = FaultInjector(plan=FaultPlan(per_service={"kms": FaultRates(throttle_rate=0.5)}), seed=4)
+    injector = FaultInjector(plan=FaultPlan(per_service={"kms": FaultRates(throttle_rate=0.4, server_error_rate=0.3)}),
+                             seed=4)
     injector.attach(count_throttles(kms, sli))
     failed = 0
     for _ in range(20):
@@ -123,4 +124,5 @@ def test_count_throttles_counts_each_throttled_attempt_of_a_real_client(
     sli.metrics.flush()
     counted = sum(value for _, value in _emitted(documents).get("DependencyThrottle", []))
     assert counted == injector.injected["throttle"] > 0  # every throttled attempt, including those retried
+    assert injector.injected["server_error"] > 0  # 5xx attempts are retried too, but they are not throttles
     assert counted > failed  # most throttles were retried and succeeded: the count sees them anyway

@@ -180,6 +180,22 @@ def test_each_rehearsal_runs_in_process_and_exits_0(slug: str, line: str) -> Non
         assert 0 < summary["minutes_to_alert"] <= 2
 
 
+@pytest.mark.xdist_group("runbooks")
+@pytest.mark.parametrize(("argv", "why"), [
+    (["slo-drill", "--payments", "12", "--seed", "3", "--storm-rate", "0", "--hours", "3", "--json"],
+     "no storm: nothing pages, so the runbook's outcome is not shown"),
+    (["detokenize-drill", "--seed", "7", "--spike-factor", "1.5", "--json"], "a misuse too small to flag"),
+])
+def test_a_rehearsal_whose_outcome_does_not_hold_exits_1(argv: list[str], why: str) -> None:
+    from simulations.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert code == 1 and summary["ok"] is False, why
+
+
 @pytest.fixture(scope="module")
 def botocore_session():  # type: ignore[no-untyped-def]
     import botocore.session

@@ -13,6 +13,8 @@ python -m simulations chaos --list-crash-points
 python -m simulations chaos --payments 1000 --seed 3 --duplicate-rate 0.1 --throttle-rate 0.05 --json
 python -m simulations chaos --payments 20000 --workers 4 --quiet --record simulations/results
 python -m simulations.examples.chaos_recipes
+# the same faults with the modelled latency of every AWS call really slept (wall time, not only the model)
+python -m simulations chaos --payments 50 --seed 3 --throttle-rate 0.05 --real-sleep --json
 # --8<-- [end:chaos]
 
 # --8<-- [start:bench]
@@ -34,3 +36,10 @@ python -m simulations drill region-outage --payments 500 --seed 11
 python tools/run_notebook.py notebooks/08-compliance-evidence.ipynb
 python tools/run_notebook.py notebooks/03-payment-pipeline.ipynb --scale full --metrics-dir build/metrics
 # --8<-- [end:notebook]
+
+# --8<-- [start:rehearse]
+python -m simulations replay --payments 50 --seed 7 --inject-mismatch --json
+python -m simulations slo-drill --payments 40 --seed 7 --json
+python -m simulations detokenize-drill --seed 7 --json
+python -m simulations hot-account --transfers 100 --shards 1,8 --seed 7 --json
+# --8<-- [end:rehearse]
