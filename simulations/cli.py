@@ -26,6 +26,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -821,23 +822,36 @@ def register_slo_drill(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_slo_drill_command, parser=parser)
 
 
+@functools.lru_cache(maxsize=4)
+def _slo_drill_phases(payments: int, seed: int, storm_rate: float) -> tuple[Any, Any]:
+    """The two pipeline runs on moto (their own environment); a second drill in the same process with the same
+    runs (another --page-on) reuses them: the profiles are plain data."""
+    from fasterpay.aws import open_environment
+    from simulations.operations_sim import measure_phase
+    from simulations.pipeline_bench import RunSettings
+
+    with open_environment() as env:
+        healthy = measure_phase(env, "healthy", RunSettings(payments=payments, seed=seed, set_size=payments,
+                                                            gateway_timeout_rate=0.0), name_prefix="slo-healthy")
+        storm = measure_phase(env, "storm", RunSettings(payments=payments, seed=seed + 1, set_size=payments,
+                                                        gateway_timeout_rate=storm_rate), name_prefix="slo-storm")
+    return healthy, storm
+
+
 def run_slo_drill_command(args: argparse.Namespace) -> int:
     """Measure the two phases, replay the traffic, evaluate the alarms, apply the remedy, check the outcome."""
     import json
     import time
 
-    from fasterpay.aws import open_environment
     from fasterpay.observability import CRITICAL_PATH_SLO
     from simulations.operations_sim import (
         ScenarioSettings,
-        measure_phase,
         paging_alarms,
         scheme_storm,
         simulate,
         summary_numbers,
         template_alarms,
     )
-    from simulations.pipeline_bench import RunSettings
 
     if args.rate <= 0 or args.hours <= 0:
         args.parser.error("--rate and --hours must be positive")
@@ -846,12 +860,7 @@ def run_slo_drill_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     alarms, composites, skipped = template_alarms()
     pages = paging_alarms(composites, cause="fasterpay-prod-scheme-timeout-storm" if args.page_on == "cause" else None)
-    with open_environment() as env:
-        healthy = measure_phase(env, "healthy", RunSettings(payments=args.payments, seed=args.seed, set_size=args.payments,
-                                                            gateway_timeout_rate=0.0), name_prefix="slo-healthy")
-        storm = measure_phase(env, "storm", RunSettings(payments=args.payments, seed=args.seed + 1,
-                                                        set_size=args.payments, gateway_timeout_rate=args.storm_rate),
-                              name_prefix="slo-storm")
+    healthy, storm = _slo_drill_phases(args.payments, args.seed, args.storm_rate)
     settings = ScenarioSettings(seed=args.seed, rate_per_s=args.rate, hours=args.hours,
                                 incident_at_minute=args.incident_at, respond_minutes=args.respond_minutes,
                                 paging_alarms=pages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -54,6 +55,13 @@ class _Parser(HTMLParser):
 
 
 def parse(path: Path) -> Page:
+    """The page's ids, links and images; parsed once per file version (the site tests read each page often)."""
+    stat = path.stat()
+    return _parse(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _parse(path: Path, mtime_ns: int, size: int) -> Page:
     page = Page(path)
     _Parser(page).feed(path.read_text(encoding="utf-8"))
     return page

@@ -352,3 +352,10 @@ def test_the_max_uses_sweep_counts_a_data_key_per_max_uses_tokenisations(env: Aw
     tokenize, detokenize = benchmark_vault(env, resources, series="s", operations=40, seed=3,
                                            cache=DataKeyCachePolicy(max_age_seconds=300, max_uses=10))
     assert (tokenize.operations, detokenize.operations) == (40, 40) and tokenize.kms_per_10k == 1_000
+    sampled_tokenize, sampled = benchmark_vault(env, resources, series="sampled", operations=40, seed=3,
+                                                cache=DataKeyCachePolicy(max_age_seconds=300, max_uses=10),
+                                                detokenize_operations=7)
+    assert (sampled_tokenize.operations, sampled.operations) == (40, 7)  # every detokenised value checked
+    with pytest.raises(ValueError, match="detokenize_operations must be 1 to 40"):
+        benchmark_vault(env, resources, series="bad", operations=40, seed=3,
+                        cache=DataKeyCachePolicy(max_age_seconds=300, max_uses=10), detokenize_operations=41)
