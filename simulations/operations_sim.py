@@ -32,7 +32,7 @@ from fasterpay.aws import AwsEnvironment
 from fasterpay.observability import AUTHORISATION_SLO, CRITICAL_PATH_SLO, SLI_NAMESPACE, Slo
 from simulations.alarm_emulator import AlarmHistory, MetricStore, UnsupportedAlarm, evaluate_timeline
 from simulations.pipeline_bench import RunSettings, RunSummary, run_pipeline
-from simulations.templates import parameter_values, parse_template, resolve
+from simulations.templates import alarm_request, parameter_values, parse_template, resolve
 
 __all__ = [
     "OPERATIONS_TEMPLATE",
@@ -123,23 +123,6 @@ def scheme_storm(healthy: PhaseProfile, storm: PhaseProfile) -> PhaseProfile:
 
 
 # -- the template's alarms ----------------------------------------------------------------------------------
-_INT_FIELDS = ("Period", "EvaluationPeriods", "DatapointsToAlarm")
-
-
-def _request(props: Mapping[str, Any]) -> dict[str, Any]:
-    request = {k: v for k, v in props.items() if k not in ("Tags", "AlarmActions", "OKActions",
-                                                          "InsufficientDataActions")}
-    if "Threshold" in request:
-        request["Threshold"] = float(request["Threshold"])
-    for key in _INT_FIELDS:
-        if key in request:
-            request[key] = int(request[key])
-    for query in request.get("Metrics", []):
-        if "MetricStat" in query:
-            query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
-    return request
-
-
 def template_alarms(path: Path = OPERATIONS_TEMPLATE, **parameters: Any) -> tuple[list[dict[str, Any]],
                                                                                  list[dict[str, Any]],
                                                                                  dict[str, str]]:
@@ -158,7 +141,7 @@ def template_alarms(path: Path = OPERATIONS_TEMPLATE, **parameters: Any) -> tupl
         if resource["Type"] not in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
             continue
         props = resolve(template, resource.get("Properties", {}), values, attributes=names)
-        request = _request(props)
+        request = alarm_request(props, actions=False)
         if resource["Type"] == "AWS::CloudWatch::CompositeAlarm":
             composite.append(request)
             continue

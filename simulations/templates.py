@@ -12,12 +12,13 @@ Examples:
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 import yaml
 
-__all__ = ["parameter_values", "parse_template", "resolve"]
+__all__ = ["alarm_request", "parameter_values", "parse_template", "resolve"]
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -121,3 +122,32 @@ def resolve(template: dict[str, Any], node: Any, values: dict[str, Any] | None =
         separator, items = node["Fn::Join"]
         return separator.join(str(i) for i in resolve(template, items, values, attributes))
     return {key: resolve(template, value, values, attributes) for key, value in node.items()}
+
+
+#: Properties of an alarm resource that are not ``PutMetricAlarm`` arguments, or that a test sets itself.
+_NOT_REQUEST = ("Type", "Tags", "AlarmActions", "OKActions", "InsufficientDataActions")
+
+
+def alarm_request(props: dict[str, Any], *, actions: bool = True) -> dict[str, Any]:
+    """A resolved ``AWS::CloudWatch::Alarm``'s properties as a ``put_metric_alarm`` request: numbers typed as the
+    API types them (a template holds them as text after ``!Ref``), a fresh copy. ``actions=False`` drops the
+    tags and actions (an offline evaluation needs neither).
+
+    Examples:
+        >>> alarm_request({"AlarmName": "a", "Threshold": "5", "Period": "60", "EvaluationPeriods": 3,
+        ...                "Type": "AWS::CloudWatch::Alarm"})
+        {'AlarmName': 'a', 'Threshold': 5.0, 'Period': 60, 'EvaluationPeriods': 3}
+    """
+    dropped = _NOT_REQUEST if not actions else ("Type",)
+    request = {k: v for k, v in copy.deepcopy(props).items() if k not in dropped}
+    if "Threshold" in request:
+        request["Threshold"] = float(request["Threshold"])
+    for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+        if key in request:
+            request[key] = int(request[key])
+    for metric in request.get("Metrics", []):
+        if "MetricStat" in metric:
+            metric["MetricStat"]["Period"] = int(metric["MetricStat"]["Period"])
+        if "Period" in metric:
+            metric["Period"] = int(metric["Period"])
+    return request

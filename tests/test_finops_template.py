@@ -18,7 +18,7 @@ import pytest
 
 from fasterpay.aws import AwsEnvironment
 from fasterpay.finops.costs import unit_cost_metric
-from simulations.templates import parse_template, resolve
+from simulations.templates import alarm_request, parse_template, resolve
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "reference" / "fasterpay" / "cloudformation" / "finops.yaml"
 ACCOUNT = "123456789012"
@@ -69,16 +69,6 @@ def test_budget_and_anomaly_alerts_may_publish_to_the_topic_only_from_this_accou
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
 
 
-def _alarm_request(props: dict[str, Any]) -> dict[str, Any]:
-    request = {k: v for k, v in props.items() if k != "Type"}
-    request["Threshold"] = float(request["Threshold"])
-    for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
-        if key in request:
-            request[key] = int(request[key])
-    for metric in request.get("Metrics", []):
-        if "MetricStat" in metric:
-            metric["MetricStat"]["Period"] = int(metric["MetricStat"]["Period"])
-    return request
 
 
 def test_every_alarm_is_a_valid_put_metric_alarm_request(env: AwsEnvironment, resolved: dict[str, Any]) -> None:
@@ -87,7 +77,7 @@ def test_every_alarm_is_a_valid_put_metric_alarm_request(env: AwsEnvironment, re
     assert set(alarms) == {"CostPerTransactionAlarm", "KmsRequestQuotaAlarm", "LambdaConcurrencyQuotaAlarm",
                            "LogFloodAlarm"}
     for props in alarms.values():
-        cloudwatch.put_metric_alarm(**_alarm_request(props))
+        cloudwatch.put_metric_alarm(**alarm_request(props))
     stored = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
     assert len(stored) == 4
     quota = stored["fasterpay-prod-kms-request-quota"]

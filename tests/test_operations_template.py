@@ -21,7 +21,7 @@ import pytest
 
 from fasterpay.aws import AwsEnvironment
 from simulations.dashboard import DashboardError, dashboard_body, evaluate_expression, metric_specs
-from simulations.templates import parameter_values, parse_template, resolve
+from simulations.templates import alarm_request, parameter_values, parse_template, resolve
 
 TEMPLATE = (Path(__file__).resolve().parent.parent / "reference" / "fasterpay" / "cloudformation"
             / "operations.yaml")
@@ -69,20 +69,6 @@ def _of_type(resolved: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[s
             for name, props in resolved.items() if props["Type"] == kind}
 
 
-def _alarm_request(props: dict[str, Any]) -> dict[str, Any]:
-    """A resolved ``AWS::CloudWatch::Alarm`` as a ``put_metric_alarm`` request (numbers as the API types them)."""
-    request = {k: v for k, v in copy.deepcopy(props).items() if k != "Type"}
-    if "Threshold" in request:
-        request["Threshold"] = float(request["Threshold"])
-    for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
-        if key in request:
-            request[key] = int(request[key])
-    for metric in request.get("Metrics", []):
-        if "MetricStat" in metric:
-            metric["MetricStat"]["Period"] = int(metric["MetricStat"]["Period"])
-        if "Period" in metric:
-            metric["Period"] = int(metric["Period"])
-    return request
 
 
 def evaluation_range_error(props: dict[str, Any]) -> str | None:
@@ -122,7 +108,7 @@ def test_every_alarm_is_a_valid_put_metric_alarm_request(env: AwsEnvironment, re
     cloudwatch = env.client("cloudwatch")
     alarms = _of_type(resolved, "AWS::CloudWatch::Alarm")
     for props in alarms.values():
-        cloudwatch.put_metric_alarm(**_alarm_request(props))
+        cloudwatch.put_metric_alarm(**alarm_request(props))
     stored = {a["AlarmName"]: a for page in cloudwatch.get_paginator("describe_alarms").paginate()
               for a in page["MetricAlarms"]}
     assert set(stored) == set(alarms) and len(stored) == 28
