@@ -356,11 +356,13 @@ def summary_numbers(result: ScenarioResult, slo: Slo) -> dict[str, float | None]
     restored = result.restored_minute(slo)
     spent = result.budget_spent(slo)
     before = float(spent[start - 1]) if start else 0.0
+    until = float(spent[-1] if restored is None else spent[min(restored, len(spent)) - 1])
     return {
         "time_to_detect_min": None if result.detected_minute is None else result.detected_minute - start,
         "time_to_remedy_min": None if result.remedy_minute is None else result.remedy_minute - start,
         "time_to_restore_min": None if restored is None else restored - start,
-        "budget_spent_pct": 100 * (float(spent[-1]) - before),
+        # from the incident's start until the burn is back under 1x (or the end of the run): the incident's share
+        "budget_spent_pct": 100 * (until - before),
         "budget_spent_before_pct": 100 * before,
     }
 

@@ -150,6 +150,8 @@ class RunSettings:
     min_crashes_per_point: int = 0
     poison_messages: int = 0
     concurrency: int = 10  #: modelled concurrency of a batch's per-payment writes (the template's setting)
+    #: modelled share of invocations on a new execution environment (0: provisioned concurrency on the path)
+    cold_start_share: float = COLD_START_SHARE
     #: Sleep each AWS call's modelled latency in wall time (``FaultInjector(sleep=True)``) instead of only adding it
     #: to virtual time; an injected timeout then sleeps the client's read timeout. The scheme's answer times stay virtual.
     real_sleep: bool = False
@@ -795,7 +797,7 @@ def _latency(h: PipelineHarness, totals: _Totals, first_span: int) -> None:
 
     def hop() -> float:
         seconds = HOP_MODEL["sqs_delivery"].sample(rng) + HOP_MODEL["lambda_invoke"].sample(rng)
-        if rng.random() < COLD_START_SHARE:
+        if rng.random() < h.settings.cold_start_share:  # drawn either way: the same seed, the same other draws
             seconds += HOP_MODEL["cold_start"].sample(rng)
         return seconds
 
