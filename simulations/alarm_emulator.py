@@ -453,15 +453,11 @@ class AlarmHistory:
 
     transitions: list[Transition]
     states: dict[str, list[str]]
-    minutes: int
 
     def first(self, alarm: str, state: str, *, after_s: float = 0.0) -> float | None:
         """Seconds from the start to ``alarm``'s first change into ``state`` at or after ``after_s``."""
         return next((t.at_s for t in self.transitions if t.alarm == alarm and t.state == state and t.at_s >= after_s),
                     None)
-
-    def minutes_in(self, alarm: str, state: str) -> int:
-        return sum(1 for s in self.states[alarm] if s == state)
 
 
 def _value(alarm: Mapping[str, Any], store: MetricStore, end_minute: int) -> float | None:
@@ -501,24 +497,20 @@ def _period(alarm: Mapping[str, Any]) -> int:
 
 
 def evaluate_timeline(store: MetricStore, alarms: Sequence[Mapping[str, Any]],
-                      composites: Sequence[Mapping[str, Any]] = (), *, until_minute: int | None = None,
-                      history: AlarmHistory | None = None, from_minute: int = 0) -> AlarmHistory:
-    """Evaluate every alarm at the end of each minute from ``from_minute`` to ``until_minute`` (exclusive).
+                      composites: Sequence[Mapping[str, Any]] = ()) -> AlarmHistory:
+    """Evaluate every alarm at the end of each minute of ``store``.
 
     ``alarms`` are ``PutMetricAlarm`` requests (a resolved template's properties); ``composites`` have
-    ``AlarmName`` and ``AlarmRule``. Pass the previous ``history`` to continue an evaluation minute by minute
-    (a simulation that acts on an alarm, such as the on-call applying a remedy).
+    ``AlarmName`` and ``AlarmRule``.
     """
-    end = store.minutes if until_minute is None else min(until_minute, store.minutes)
-    if history is None:
-        history = AlarmHistory([], {a["AlarmName"]: [] for a in [*alarms, *composites]}, 0)
+    history = AlarmHistory([], {a["AlarmName"]: [] for a in [*alarms, *composites]})
     for alarm in alarms:
         if alarm.get("TreatMissingData", "missing") not in _MISSING:
             raise UnsupportedAlarm(f"{alarm['AlarmName']}: TreatMissingData {alarm.get('TreatMissingData')!r}")
         if alarm["ComparisonOperator"] not in _OPERATORS:
             raise UnsupportedAlarm(f"{alarm['AlarmName']}: operator {alarm['ComparisonOperator']} is not emulated")
     seen: dict[tuple[str, int], float | None] = {}  # an M-of-N alarm reads each datapoint N times
-    for minute in range(from_minute, end):
+    for minute in range(store.minutes):
         current: dict[str, str] = {}
         for alarm in alarms:
             name = alarm["AlarmName"]
@@ -551,5 +543,4 @@ def evaluate_timeline(store: MetricStore, alarms: Sequence[Mapping[str, Any]],
             if not states or states[-1] != state:
                 history.transitions.append(Transition(name, state, (minute + 1) * 60.0))
             states.append(state)
-    history.minutes = end
     return history

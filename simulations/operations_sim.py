@@ -20,7 +20,6 @@ up to the remedy: the detection time is the same in both, and the difference is 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +39,7 @@ __all__ = [
     "PhaseProfile",
     "ScenarioResult",
     "ScenarioSettings",
-    "fmt_minutes",
     "measure_phase",
-    "minutes_to_exhaustion",
     "paging_alarms",
     "scheme_storm",
     "simulate",
@@ -341,15 +338,6 @@ def simulate(settings: ScenarioSettings, healthy: PhaseProfile, incident: PhaseP
     return ScenarioResult(settings, store, history, detected, by, remedy, events)
 
 
-def minutes_to_exhaustion(result: ScenarioResult, slo: Slo) -> float | None:
-    """Minutes after the incident began until the whole 30-day budget would be spent, at the incident's burn."""
-    start = result.settings.incident_at_minute
-    burn = result.burn_rate(slo, 5)[start + 5: start + 35]
-    if burn.size == 0 or float(burn.mean()) <= 0:
-        return None
-    return slo.period_days * 24 * 60 / float(burn.mean())
-
-
 def summary_numbers(result: ScenarioResult, slo: Slo) -> dict[str, float | None]:
     """Time to detect, to restore, and the budget spent: the KPI figures, in minutes and per cent."""
     start = result.settings.incident_at_minute
@@ -365,11 +353,6 @@ def summary_numbers(result: ScenarioResult, slo: Slo) -> dict[str, float | None]
         "budget_spent_pct": 100 * (until - before),
         "budget_spent_before_pct": 100 * before,
     }
-
-
-def fmt_minutes(value: float | None) -> str:
-    """``12 min`` or ``not reached``."""
-    return "not reached" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g} min"
 
 
 def store_fetch(store: MetricStore, *, step_s: int = 300) -> Any:
