@@ -531,8 +531,8 @@ def evaluate_timeline(store: MetricStore, alarms: Sequence[Mapping[str, Any]],
             present = sum(1 for p in points if p is not None)
             if missing == "breaching":
                 breaching += n - present
-            if present == 0 and missing in ("missing", "ignore"):
-                state = previous if missing == "ignore" or history.states[name] else "INSUFFICIENT_DATA"
+            if present == 0 and missing in ("missing", "ignore"):  # ignore keeps the state; missing has none
+                state = previous if missing == "ignore" else "INSUFFICIENT_DATA"
             else:
                 state = "ALARM" if breaching >= m else "OK"
             current[name] = state

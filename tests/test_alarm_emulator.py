@@ -137,6 +137,15 @@ def test_m_of_n_and_missing_data() -> None:
     assert states["missing"] == ["INSUFFICIENT_DATA"] * 3
     assert states["breaching"] == ["ALARM"] * 3
     assert states["not-breaching"] == ["OK"] * 3
+    # data that stops: missing goes to INSUFFICIENT_DATA (CloudWatch: every datapoint of the range missing),
+    # ignore keeps the state it had
+    stops = MetricStore(start_s=0, minutes=4)
+    for minute in range(2):
+        stops.add(NS, "E", DIMS, minute, count=5)
+    states = evaluate_timeline(stops, [_stat_alarm(name, "E", "Sum", 1, missing=mode)
+                                       for name, mode in (("missing", "missing"), ("ignore", "ignore"))]).states
+    assert states["missing"] == ["ALARM", "ALARM", "INSUFFICIENT_DATA", "INSUFFICIENT_DATA"]
+    assert states["ignore"] == ["ALARM"] * 4
     with pytest.raises(UnsupportedAlarm, match="TreatMissingData"):
         evaluate_timeline(empty, [_stat_alarm("x", "E", "Sum", 0, missing="sometimes")])
 
