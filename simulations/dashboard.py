@@ -92,13 +92,7 @@ def dashboard_body(template_path: Path | str, **parameters: Any) -> dict[str, An
     dashboards = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
     if len(dashboards) != 1:
         raise DashboardError(f"{template_path} has {len(dashboards)} dashboards; dashboard_body reads exactly one")
-    sub = dashboards[0]["Properties"]["DashboardBody"]["Fn::Sub"]
-    if isinstance(sub, list):  # [text, {name: value}]: the variables resolve first, then the text
-        text, variables = sub
-        values = values | {name: resolve(template, node, values, attributes) for name, node in variables.items()}
-    else:
-        text = sub
-    return json.loads(resolve(template, {"Fn::Sub": text}, values, attributes))
+    return json.loads(resolve(template, dashboards[0]["Properties"]["DashboardBody"], values, attributes))
 
 
 # -- metric math (the arithmetic subset: the alarm emulator's evaluator) -------------------------------------

@@ -91,6 +91,8 @@ def resolve(template: dict[str, Any], node: Any, values: dict[str, Any] | None =
         >>> t = parse_template("Parameters: {P: {Type: String, Default: x}}\nResources: {}")
         >>> resolve(t, {"Fn::Sub": "${P}-${AWS::Region}"}), resolve(t, {"Ref": "Topic"}, attributes={})
         ('x-eu-west-2', '<Topic>')
+        >>> resolve(t, {"Fn::Sub": ["${P}/${Table}", {"Table": {"Fn::Sub": "${P}-ledger"}}]})
+        'x/x-ledger'
     """
     values = parameter_values(template) if values is None else values
     attributes = {} if attributes is None else attributes
@@ -107,8 +109,12 @@ def resolve(template: dict[str, Any], node: Any, values: dict[str, Any] | None =
     if set(node) == {"Ref"}:
         return lookup(node["Ref"])
     if set(node) == {"Fn::Sub"}:
-        text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
-        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(lookup(m[1])), text)
+        if isinstance(node["Fn::Sub"], str):
+            text, local = node["Fn::Sub"], {}
+        else:  # [text, {name: value}]: the variable map's values resolve first and take precedence
+            text, variables = node["Fn::Sub"]
+            local = {name: resolve(template, value, values, attributes) for name, value in variables.items()}
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(local[m[1]] if m[1] in local else lookup(m[1])), text)
     if set(node) == {"Fn::GetAtt"}:
         return attributes.get(".".join(node["Fn::GetAtt"]), f"<{'.'.join(node['Fn::GetAtt'])}>")
     if set(node) == {"Fn::If"}:
