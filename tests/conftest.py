@@ -20,10 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """moto's answers, computed faster: the two caches of ``simulations.moto_speedups`` (a serialiser's
-    candidate keys, a class's method listing), checked against moto's own code by tests/test_moto_speedups.py."""
-    from simulations import moto_speedups
+    """moto's answers, computed faster: the caches of ``simulations.moto_speedups``, checked against moto's own
+    code by tests/test_moto_speedups.py; and botocore's data files parsed once per worker, not once per session
+    (``simulations.botocore_data``, checked by tests/test_botocore_data.py)."""
+    from simulations import botocore_data, moto_speedups
 
+    botocore_data.install()
     moto_speedups.install_caches()
 
 
