@@ -23,7 +23,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass
+from dataclasses import MISSING, dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
@@ -72,6 +72,13 @@ class _Slot:
     min_occurs: int
     max_occurs: int | None
     facets: dict[str, Any]
+    # Derived once per binding class (``_meta`` is cached), so the walk does not redo it for every element.
+    is_class: bool = field(init=False, repr=False, compare=False)  #: a binding class, walked into
+    check: Callable[[str], _Problem] = field(init=False, repr=False, compare=False)  #: the value check, facets bound
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_class", dataclasses.is_dataclass(self.kind))
+        object.__setattr__(self, "check", _simple_check(self.kind, self.facets))
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,14 @@ class _Meta:
     text: _Slot | None
     wildcard: bool
     is_choice: bool
+    #: Elements that must occur (none for a choice) and required attributes, in order; derived once.
+    required: tuple[_Slot, ...] = field(init=False, repr=False, compare=False)
+    required_attributes: tuple[_Slot, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        required = () if self.is_choice else tuple(s for s in self.ordered if s.min_occurs > 0)
+        object.__setattr__(self, "required", required)
+        object.__setattr__(self, "required_attributes", tuple(s for s in self.attributes.values() if s.min_occurs))
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:
@@ -205,18 +220,26 @@ _SIMPLE_CHECKS: dict[Any, Callable[[str, dict[str, Any]], _Problem]] = {
 }
 
 
-def _check_simple(kind: Any, raw: str, facets: dict[str, Any]) -> _Problem:
+def _simple_check(kind: Any, facets: dict[str, Any]) -> Callable[[str], _Problem]:
+    """The check of a value of simple type ``kind`` against ``facets``, made once per slot."""
     if isinstance(kind, type) and issubclass(kind, Enum):
-        allowed = {m.value for m in kind}
-        return None if raw.strip() in allowed else ("enumeration", "is not one of the codes the schema allows")
+        allowed = frozenset(m.value for m in kind)
+        enumeration: _Problem = ("enumeration", "is not one of the codes the schema allows")
+        return lambda raw: None if raw.strip() in allowed else enumeration
     check = _SIMPLE_CHECKS.get(kind)
-    if check is None:  # pragma: no cover - every type used by pacs.008/pacs.002 bindings is listed
-        return "type", f"has a type ({kind!r}) this validator does not know"
-    return check(raw, facets)
+    if check is None:  # binding classes and wildcards; never called for them
+        return lambda raw: ("type", f"has a type ({kind!r}) this validator does not know")
+    return lambda raw: check(raw, facets)
 
 
-def _has_text(text: str | None) -> bool:
-    return bool(text and text.strip())
+def _holds_text(element: Element) -> bool:
+    """True when ``element`` has text other than whitespace before or between its child elements."""
+    if element.text and element.text.strip():
+        return True
+    for child in element:  # a plain loop: this runs for every element of every message
+        if child.tail and child.tail.strip():
+            return True
+    return False
 
 
 def check_element(
@@ -271,12 +294,13 @@ def _walk(element: Element, cls: type, path: str, skip: frozenset[str], out: _Bo
             if attribute not in _IGNORED_ATTRIBUTES:
                 out.append(Rejection(ReasonCode.FF01, path, f"attribute {_local(attribute)} is not allowed here"))
             continue
-        problem = _check_simple(slot.kind, value, slot.facets)
+        problem = slot.check(value)
         if problem:
             out.append(Rejection(ATTRIBUTE_REASONS.get(attribute, ReasonCode.FF01), f"{path}/@{attribute}",
                                  f"attribute {attribute} {problem[1]}"))
-    for attribute, slot in meta.attributes.items():
-        if slot.min_occurs and attribute not in element.attrib:
+    for slot in meta.required_attributes:
+        attribute = slot.name
+        if attribute not in element.attrib:
             out.append(Rejection(ATTRIBUTE_REASONS.get(attribute, ReasonCode.FF01), f"{path}/@{attribute}",
                                  f"required attribute {attribute} is missing"))
 
@@ -284,11 +308,11 @@ def _walk(element: Element, cls: type, path: str, skip: frozenset[str], out: _Bo
         if len(element):
             out.append(Rejection(_reason(name), path, f"{name} must hold a value, not child elements"))
             return
-        problem = _check_simple(meta.text.kind, element.text or "", meta.text.facets)
+        problem = meta.text.check(element.text or "")
         if problem:
             out.append(Rejection(_reason(name, problem[0]), path, f"{name} {problem[1]}"))
         return
-    if _has_text(element.text) or any(_has_text(child.tail) for child in element):
+    if _holds_text(element):
         out.append(Rejection(ReasonCode.FF01, path, f"{name} must not hold text between its elements"))
     if meta.wildcard:
         return
@@ -306,26 +330,27 @@ def _walk(element: Element, cls: type, path: str, skip: frozenset[str], out: _Bo
         child_path = f"{path}/{slot.name}[{occurrence}]" if slot.is_list else f"{path}/{slot.name}"
         if slot.index < last_index:
             out.append(Rejection(ReasonCode.FF01, child_path, f"element {slot.name} is out of order in {name}"))
-        last_index = max(last_index, slot.index)
+        if slot.index > last_index:
+            last_index = slot.index
         if slot.max_occurs is not None and occurrence > slot.max_occurs:
             out.append(Rejection(ReasonCode.FF01, child_path,
                                  f"element {slot.name} occurs more than {slot.max_occurs} time(s) in {name}"))
             continue
         if slot.name in skip:
             continue
-        if dataclasses.is_dataclass(slot.kind):
+        if slot.is_class:
             _walk(child, slot.kind, child_path, frozenset(), out)
         elif slot.kind is object:
             continue
         elif len(child):
             out.append(Rejection(_reason(slot.name), child_path, f"{slot.name} must hold a value, not elements"))
         else:
-            problem = _check_simple(slot.kind, child.text or "", slot.facets)
+            problem = slot.check(child.text or "")
             if problem:
                 out.append(Rejection(_reason(slot.name, problem[0]), child_path, f"{slot.name} {problem[1]}"))
 
-    for slot in meta.ordered:
-        if counts.get(slot.qname, 0) < slot.min_occurs and not meta.is_choice:
+    for slot in meta.required:
+        if counts.get(slot.qname, 0) < slot.min_occurs:
             out.append(Rejection(_reason(slot.name), f"{path}/{slot.name}", f"required element {slot.name} is missing"))
     if meta.is_choice and sum(counts.values()) != 1:
         out.append(Rejection(ReasonCode.FF01, path, f"{name} must hold exactly one of its alternatives"))

@@ -473,14 +473,6 @@ def _check_amount(rules: SchemeRules, tx: CreditTransfer, path: str) -> list[Rej
     return []
 
 
-def _iban_problem(iban: str) -> str | None:
-    try:
-        IBAN(iban)
-    except SchwiftyException as exc:
-        return f"IBAN is invalid ({type(exc).__name__})"
-    return None
-
-
 def _bic_ok(bic: str) -> bool:
     try:
         BIC(bic)
@@ -504,10 +496,11 @@ def _check_account(rules: SchemeRules, account: Account | None, agent: Agent, wh
     if account.iban is not None:
         if "iban" not in rules.account_kinds:
             return [Rejection(ReasonCode.AC01, f"{where}/IBAN", f"{rules.name} does not take IBANs")]
-        problem = _iban_problem(account.iban)
-        if problem:
-            return [Rejection(ReasonCode.AC01, f"{where}/IBAN", f"{side} {problem}")]
-        return _check_account_zone(rules, IBAN(account.iban), f"{where}/IBAN", side)
+        try:
+            iban = IBAN(account.iban)  # parsed once: the zone check reads the same object
+        except SchwiftyException as exc:
+            return [Rejection(ReasonCode.AC01, f"{where}/IBAN", f"{side} IBAN is invalid ({type(exc).__name__})")]
+        return _check_account_zone(rules, iban, f"{where}/IBAN", side)
     if "uk_account" not in rules.account_kinds:
         return [Rejection(ReasonCode.AC01, f"{where}/Othr", f"{rules.name} requires an IBAN")]
     if not _UK_ACCOUNT.fullmatch(account.other_id or ""):
