@@ -209,7 +209,9 @@ def load_flows(path: Path, *, templates_dir: Path, data_classes: tuple[str, ...]
         if not template_path.exists():
             problems.append(f"{where}: no template {template_path.name}")
             continue
-        template = cache.setdefault(str(template_path), _template(template_path))
+        if str(template_path) not in cache:  # each template parsed once (setdefault would parse it every time)
+            cache[str(template_path)] = _template(template_path)
+        template = cache[str(template_path)]
         resource = template["Resources"].get(store.get("resource"))
         if resource is None or resource["Type"] not in _SERVICE:
             problems.append(f"{where}: no table, queue or bucket of that name in {template_path.name}")

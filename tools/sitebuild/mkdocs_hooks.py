@@ -39,6 +39,7 @@ from sitebuild.pages import (  # noqa: E402
     render_rows,
     source_page,
 )
+from sitebuild.speedups import install as install_speedups  # noqa: E402
 from sitebuild.testing_guide import write_all as write_testing_guide  # noqa: E402
 from sitebuild.threats import ThreatModelError, load_threat_model, render_markdown  # noqa: E402
 
@@ -87,10 +88,11 @@ def generate(docs_dir: Path) -> None:
                                line_anchor="#__codelineno-0-{line}"))
         for mitigation in model.mitigations:
             sources.update(ref.path for ref in (*mitigation.code, *mitigation.tests))
+    results = read_junit(JUNIT)
     try:
         controls, control_sources = render_controls(
             REPO / "compliance" / "controls.yaml", repo_root=REPO, link_base="generated/source/",
-            articles=set(_article_links()), results=read_junit(JUNIT),
+            articles=set(_article_links()), results=results,
         )
     except ControlMappingError as exc:
         raise PluginError(str(exc)) from exc
@@ -98,7 +100,7 @@ def generate(docs_dir: Path) -> None:
     try:
         checklist, checklist_sources = render_checklist(
             REPO / "compliance" / "checklist.yaml", repo_root=REPO, link_base="generated/source/",
-            results=read_junit(JUNIT))
+            results=results)
     except ControlMappingError as exc:
         raise PluginError(str(exc)) from exc
     _write(GENERATED / "checklist.md", checklist)
@@ -151,6 +153,10 @@ def generate(docs_dir: Path) -> None:
          if f.name not in ("as_of", "region", "source_urls")],
     ) + f"\nPrices as of {DEFAULT_PRICES.as_of}, {DEFAULT_PRICES.region}; sources: "
         + ", ".join(f"<{u}>" for u in DEFAULT_PRICES.source_urls) + "\n")
+
+
+def on_config(config: Any, **_: Any) -> None:
+    install_speedups()  # the build's repeated template compiles and style tables, done once (sitebuild.speedups)
 
 
 def on_pre_build(config: Any, **_: Any) -> None:

@@ -41,17 +41,25 @@ def _package_files(package_dir: Path) -> list[Path]:
                   and "__pycache__" not in p.parts)
 
 
-def cache_key(notebook: Path, package_dir: Path) -> str:
-    digest = hashlib.sha256()
-    digest.update(f"runner={RUNNER_VERSION};scale={os.environ.get('FASTERPAY_SCALE', 'ci')}".encode())
-    digest.update(notebook.read_bytes())
+def _package_parts(package_dir: Path) -> list[bytes]:
+    """What a key hashes after the notebook: each file's name and bytes, of the package and of the benches."""
+    parts = []
     simulations = package_dir.parent.parent / "simulations"  # the benches the notebooks run
     for root in (package_dir, simulations):
         if not root.is_dir():
             continue
         for path in _package_files(root):
-            digest.update(f"{root.name}/{path.relative_to(root)}".encode())
-            digest.update(path.read_bytes())
+            parts += [f"{root.name}/{path.relative_to(root)}".encode(), path.read_bytes()]
+    return parts
+
+
+def cache_key(notebook: Path, package_dir: Path, *, package_parts: list[bytes] | None = None) -> str:
+    """``package_parts``: :func:`_package_parts` of ``package_dir``, read once for every notebook of a build."""
+    digest = hashlib.sha256()
+    digest.update(f"runner={RUNNER_VERSION};scale={os.environ.get('FASTERPAY_SCALE', 'ci')}".encode())
+    digest.update(notebook.read_bytes())
+    for part in _package_parts(package_dir) if package_parts is None else package_parts:
+        digest.update(part)
     return digest.hexdigest()[:20]
 
 
@@ -130,7 +138,8 @@ def execute_notebooks(
     """Execute (or take from the cache) each notebook; copy it to ``executed_dir``, its metrics to ``metrics_dir``,
     and any PNG it saved beside its metrics (a figure an article shows at full size) to ``figures_dir``."""
     notebooks = sorted(notebooks)
-    entries = {nb: cache_dir / f"{nb.stem}-{cache_key(nb, package_dir)}" for nb in notebooks}
+    parts = _package_parts(package_dir)
+    entries = {nb: cache_dir / f"{nb.stem}-{cache_key(nb, package_dir, package_parts=parts)}" for nb in notebooks}
     missing = [nb for nb in notebooks if not (entries[nb] / nb.name).exists()]
     if missing:
         workers = max(1, min(len(missing), jobs or os.cpu_count() or 1))

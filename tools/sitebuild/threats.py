@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -362,22 +363,41 @@ def _repo_file(raw_path: str, repo_root: Path, what: str, problems: list[str]) -
     return candidate
 
 
-def _parse(file: Path, raw_path: str, what: str, problems: list[str]) -> ast.Module | None:
-    try:
-        return ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
-    except (SyntaxError, UnicodeDecodeError) as exc:
-        problems.append(f"{what}: cannot parse {raw_path!r} as Python: {exc}")
-        return None
+@dataclass(frozen=True)
+class _Def:
+    """A top-level ``def`` or ``class`` of a parsed file (a class with its own defs): all references need."""
+
+    lineno: int
+    node_type: type[ast.stmt]
+    members: dict[str, _Def]
 
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def _find(body: list[ast.stmt], name: str) -> ast.stmt | None:
+def _index(body: list[ast.stmt], depth: int) -> dict[str, _Def]:
+    found: dict[str, _Def] = {}
     for node in body:
-        if isinstance(node, _DEFS) and node.name == name:
-            return node
-    return None
+        if isinstance(node, _DEFS) and node.name not in found:  # the first of a name, as a lookup in body order
+            members = _index(node.body, depth - 1) if depth > 1 and isinstance(node, ast.ClassDef) else {}
+            found[node.name] = _Def(node.lineno, type(node), members)
+    return found
+
+
+@functools.lru_cache(maxsize=512)
+def _defs_of(text: str, filename: str) -> dict[str, _Def]:
+    """The defs of a source text, parsed once per build however many references point into it (a test
+    file is named by dozens of mitigations, controls and checklist items). Keyed by the text itself, so an
+    edited file is parsed again; a file that does not parse raises each time."""
+    return _index(ast.parse(text, filename=filename).body, depth=2)
+
+
+def _parse(file: Path, raw_path: str, what: str, problems: list[str]) -> dict[str, _Def] | None:
+    try:
+        return _defs_of(file.read_text(encoding="utf-8"), str(file))
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        problems.append(f"{what}: cannot parse {raw_path!r} as Python: {exc}")
+        return None
 
 
 def _resolve_code(ref: str, repo_root: Path, where: str, problems: list[str]) -> SourceRef | None:
@@ -397,15 +417,15 @@ def _resolve_code(ref: str, repo_root: Path, where: str, problems: list[str]) ->
         problems.append(f"{what}: symbols can only be checked in Python files; "
                         "drop the '::' part for other files")
         return None
-    tree = _parse(file, raw_path, what, problems)
-    if tree is None:
+    defs = _parse(file, raw_path, what, problems)
+    if defs is None:
         return None
     parts = symbol.split(".")
-    node: ast.stmt | None = None
+    node: _Def | None = None
     if 1 <= len(parts) <= 2 and all(parts):
-        node = _find(tree.body, parts[0])
+        node = defs.get(parts[0])
         if node is not None and len(parts) == 2:
-            node = _find(node.body, parts[1]) if isinstance(node, ast.ClassDef) else None
+            node = node.members.get(parts[1]) if node.node_type is ast.ClassDef else None
     if node is None:
         problems.append(f"{what}: {symbol!r} is not defined in {raw_path} (expected a top-level "
                         "def or class, or Class.method)")
@@ -429,19 +449,17 @@ def _resolve_test(ref: str, repo_root: Path, where: str, problems: list[str]) ->
     if file.suffix != ".py":
         problems.append(f"{what}: {raw_path!r} is not a Python test file")
         return None
-    tree = _parse(file, raw_path, what, problems)
-    if tree is None:
+    defs = _parse(file, raw_path, what, problems)
+    if defs is None:
         return None
-    body: list[ast.stmt] = tree.body
-    node: ast.stmt | None = None
     if len(names) == 2:
-        cls = _find(body, names[0])
-        if not isinstance(cls, ast.ClassDef):
+        cls = defs.get(names[0])
+        if cls is None or cls.node_type is not ast.ClassDef:
             problems.append(f"{what}: class {names[0]!r} is not defined in {raw_path}")
             return None
-        body = cls.body
-    node = _find(body, names[-1])
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        defs = cls.members
+    node = defs.get(names[-1])
+    if node is None or node.node_type not in (ast.FunctionDef, ast.AsyncFunctionDef):
         problems.append(f"{what}: test function {names[-1]!r} is not defined in "
                         f"{'::'.join([raw_path, *names[:-1]])}")
         return None
