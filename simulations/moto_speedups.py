@@ -121,6 +121,9 @@ def install_caches() -> None:
     """Apply the caches and fast paths (see the module's docstring): moto's answers, faster (idempotent)."""
     if _CACHE_ORIGINALS:
         return
+    from simulations import botocore_data
+
+    botocore_data.install()  # before moto's CloudFormation is imported below: it parses botocore's data again and again
     from moto.core import responses
     from moto.core.serialize import AttributePicker
 
