@@ -49,7 +49,7 @@ def draw(base: Path) -> None:
             explorer = CostExplorer("cost by tag,\nanomaly monitor")
             budget = Budgets("monthly budget\n80% actual,\n100% forecast")
             slo = CloudwatchAlarm("cost per 10k SLO,\nquota usage,\nlog flood")
-            topic = SimpleNotificationServiceSnsTopic("alerts")
+            topic = SimpleNotificationServiceSnsTopic("alerts\n(the stack's own key)")
 
         clients >> Edge(label="pacs.008\n(refused over allowance:\nno AWS call)") >> queues >> stages
         clients >> Edge(label="429", **DENIED) >> clients

@@ -64,9 +64,31 @@ def test_the_anomaly_subscription_watches_the_tagged_monitor_above_a_threshold(r
 
 def test_budget_and_anomaly_alerts_may_publish_to_the_topic_only_from_this_account(resolved: dict[str, Any]) -> None:
     statements = resolved["AlertTopicPolicy"]["PolicyDocument"]["Statement"]
-    allow = next(s for s in statements if s["Effect"] == "Allow")
+    allow = next(s for s in statements if s["Sid"] == "BudgetsAndAnomalyDetectionPublish")
     assert set(allow["Principal"]["Service"]) == {"budgets.amazonaws.com", "costalerts.amazonaws.com"}
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_the_alert_topic_is_encrypted_with_a_key_the_publishers_may_use_for_this_topic_only(
+        env: AwsEnvironment, resolved: dict[str, Any]) -> None:
+    topic = resolved["AlertTopic"]
+    assert topic["KmsMasterKeyId"] == "<AlertKey>"  # the stack's own key, not alias/aws/sns
+    statements = {s["Sid"]: s for s in json.loads(resolved["AlertKey"]["KeyPolicy"])["Statement"]}
+    topic_arn = f"arn:aws:sns:eu-west-2:{ACCOUNT}:fasterpay-finops-alerts"
+    billing = statements["BudgetsAndAnomalyDetectionPublish"]
+    assert sorted(billing["Principal"]["Service"]) == ["budgets.amazonaws.com", "costalerts.amazonaws.com"]
+    assert sorted(billing["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert billing["Condition"] == {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}}
+    alarms = statements["CloudWatchAlarmsPublish"]
+    assert alarms["Condition"]["ArnLike"] == {
+        "aws:SourceArn": f"arn:aws:cloudwatch:eu-west-2:{ACCOUNT}:alarm:fasterpay-prod-*"}
+    assert resolved["AlertKey"]["EnableKeyRotation"] is True
+    # The topic's name is the one the key policy names, and SNS takes the key: create both on moto.
+    key_id = env.client("kms").create_key(Description=resolved["AlertKey"]["Description"])["KeyMetadata"]["KeyId"]
+    sns = env.client("sns")
+    arn = sns.create_topic(Name=topic["TopicName"], Attributes={"KmsMasterKeyId": key_id})["TopicArn"]
+    assert arn == topic_arn
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["KmsMasterKeyId"] == key_id
 
 
 

@@ -3,7 +3,8 @@
 The checks read the templates themselves, because moto's CloudFormation ignores several of the
 properties they are about (point-in-time recovery, ``Rules``, queue policies): point-in-time recovery
 and retention on every data store, no wildcard actions in an Allow, encryption everywhere, TLS-only
-buckets and queues, SQS event sources set as AWS advises, and resources only in allowed regions.
+buckets and queues, SQS event sources set as AWS advises, resources only in allowed regions, and every
+SNS topic that a service notifies (alarms, budgets, cost anomaly detection) usable by that service.
 The deploy helpers are checked too: scoped IAM unless told they run on moto, and no stack outside the
 allowed regions.
 """
@@ -25,7 +26,7 @@ import fasterpay.ledger.stack as ledger_stack
 import fasterpay.pipeline.stack as pipeline_stack
 import fasterpay.vault.stack as vault_stack
 from fasterpay.aws import AwsEnvironment, open_environment
-from simulations.templates import parse_template
+from simulations.templates import PSEUDO, parse_template, resolve
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "reference" / "fasterpay" / "cloudformation"
 TEMPLATES = sorted(TEMPLATE_DIR.glob("*.yaml"))
@@ -383,3 +384,148 @@ def test_every_billed_resource_carries_the_cost_allocation_tags(template: str, n
 def test_every_template_has_resources_to_tag() -> None:
     tagged = {row[0] for row in _resources(*TAGGABLE, "AWS::DynamoDB::GlobalTable")}
     assert tagged == {path.stem for path in TEMPLATES}
+
+
+# -- SNS: every service that notifies a topic can publish to it ------------------------------------------
+SERVICE_SOURCES: dict[str, dict[str, Any]] = {
+    "AWS::CloudWatch::Alarm": {"service": "cloudwatch.amazonaws.com",
+                               "arn": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}", "name": "AlarmName"},
+    "AWS::CloudWatch::CompositeAlarm": {"service": "cloudwatch.amazonaws.com",
+                                        "arn": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+                                        "name": "AlarmName"},
+    "AWS::Budgets::Budget": {"service": "budgets.amazonaws.com", "arn": "arn:aws:budgets::{account}:budget/{name}",
+                             "name": None},
+    "AWS::CE::AnomalySubscription": {"service": "costalerts.amazonaws.com",
+                                     "arn": "arn:aws:ce::{account}:anomalysubscription/{name}", "name": None},
+}
+"""What each notifying resource type publishes as: its service principal and its ``aws:SourceArn``."""
+
+KMS_CONTEXT_KEYS = {"cloudwatch.amazonaws.com": {"aws:SourceAccount", "aws:SourceArn"}}
+"""The condition keys a service's KMS requests carry besides the encryption context. CloudWatch documents
+``aws:SourceAccount`` and ``aws:SourceArn`` on its KMS calls for an encrypted topic; for the others the guide
+relies only on the encryption context that SNS itself sets (``aws:sns:topicArn``), which every call carries."""
+
+
+def _topic_targets(resource: dict[str, Any]) -> list[str]:
+    """Logical ids of the topics a resource notifies, by ``Ref``."""
+    props, kind = resource.get("Properties", {}), resource["Type"]
+    if kind in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+        addresses = [a for key in ("AlarmActions", "OKActions", "InsufficientDataActions")
+                     for a in props.get(key, [])]
+    elif kind == "AWS::Budgets::Budget":
+        addresses = [s["Address"] for n in props.get("NotificationsWithSubscribers", [])
+                     for s in n["Subscribers"] if s["SubscriptionType"] == "SNS"]
+    elif kind == "AWS::CE::AnomalySubscription":
+        addresses = [s["Address"] for s in props.get("Subscribers", []) if s["Type"] == "SNS"]
+    else:
+        return []
+    return sorted({a["Ref"] for a in addresses if isinstance(a, dict) and set(a) == {"Ref"}})
+
+
+def _notified_topics() -> list[tuple[str, str, str]]:
+    """(template, topic logical id, notifying resource logical id) for every topic notified in its own template."""
+    rows = []
+    for path in TEMPLATES:
+        resources = load(path)["Resources"]
+        for name, resource in resources.items():
+            rows += [(path.stem, topic, name) for topic in _topic_targets(resource)
+                     if resources.get(topic, {}).get("Type") == "AWS::SNS::Topic"]
+    return rows
+
+
+NOTIFIED = _notified_topics()
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """IAM condition evaluation for the operators the templates use; a key the request lacks fails the test."""
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            if key not in context:
+                return False
+            value, patterns = context[key], [str(e) for e in _as_list(expected)]
+            if operator in ("StringEquals", "ArnEquals"):
+                ok = value in patterns
+            elif operator in ("StringLike", "ArnLike"):
+                ok = any(re.fullmatch(re.escape(p).replace(r"\*", ".*").replace(r"\?", "."), value) for p in patterns)
+            elif operator == "Bool":
+                ok = value.lower() in [p.lower() for p in patterns]
+            else:
+                raise AssertionError(f"condition operator {operator} is not evaluated here")
+            if not ok:
+                return False
+    return True
+
+
+def _names(statement: dict[str, Any], element: str) -> set[str]:
+    return {str(v).lower() for v in _as_list(statement.get(element, []))}
+
+
+def _applies(statement: dict[str, Any], service: str, action: str, resource: str | None,
+             context: dict[str, str]) -> bool:
+    """Whether a (resolved) statement matches a request by ``service`` for ``action`` on ``resource``."""
+    principal = statement.get("Principal")
+    if principal not in ("*", {"AWS": "*"}) and service not in _as_list(principal.get("Service", [])):
+        return False
+    actions = _names(statement, "Action")
+    prefix = action.split(":")[0].lower()
+    if action.lower() not in actions and f"{prefix}:*" not in actions and "*" not in actions:
+        return False
+    if resource is not None and resource not in _as_list(statement.get("Resource")) and "*" not in _as_list(
+            statement.get("Resource")):
+        return False
+    return _condition_holds(statement.get("Condition", {}), context)
+
+
+def _allowed(statements: list[dict[str, Any]], service: str, action: str, resource: str | None,
+             context: dict[str, str]) -> bool:
+    """An Allow matches and no Deny does (the request is made over TLS)."""
+    context = context | {"aws:SecureTransport": "true"}
+    matching = [s for s in statements if _applies(s, service, action, resource, context)]
+    return any(s["Effect"] == "Allow" for s in matching) and not any(s["Effect"] == "Deny" for s in matching)
+
+
+def test_the_notified_topics_are_found() -> None:
+    found = {(template, topic, SERVICE_SOURCES[load(TEMPLATE_DIR / f"{template}.yaml")["Resources"][source][
+        "Type"]]["service"]) for template, topic, source in NOTIFIED}
+    assert {("finops", "AlertTopic", "budgets.amazonaws.com"), ("finops", "AlertTopic", "costalerts.amazonaws.com"),
+            ("finops", "AlertTopic", "cloudwatch.amazonaws.com"), ("operations", "PageTopic", "cloudwatch.amazonaws.com"),
+            ("operations", "TicketTopic", "cloudwatch.amazonaws.com")} <= found
+
+
+@pytest.mark.parametrize(("template", "topic", "source"), NOTIFIED, ids=[f"{t}:{s}->{n}" for t, n, s in NOTIFIED])
+def test_every_service_that_notifies_a_topic_may_use_its_key_and_publish_to_it(
+        template: str, topic: str, source: str) -> None:
+    """An alarm, budget or anomaly subscription whose topic it cannot use fails without an error in AWS: the
+    notification is dropped. So the topic's key is a key of the template (an AWS managed key such as
+    ``alias/aws/sns`` cannot grant a service), its key policy lets the service use it for this topic, and the
+    topic policy lets the service publish, for this very resource (its ``aws:SourceArn``)."""
+    doc = load(TEMPLATE_DIR / f"{template}.yaml")
+    resources, values = doc["Resources"], None
+    account, region = PSEUDO["AWS::AccountId"], PSEUDO["AWS::Region"]
+    topic_arn = f"arn:aws:sns:{region}:{account}:{resolve(doc, resources[topic]['Properties']['TopicName'])}"
+    kind = SERVICE_SOURCES[resources[source]["Type"]]
+    service = kind["service"]
+    name = resolve(doc, resources[source]["Properties"][kind["name"]]) if kind["name"] else source
+    source_arn = kind["arn"].format(region=region, account=account, name=name)
+
+    key = resources[topic]["Properties"].get("KmsMasterKeyId")
+    assert isinstance(key, dict) and set(key) == {"Ref"}, f"{topic}: {key!r} is not a key of this template"
+    assert resources[key["Ref"]]["Type"] == "AWS::KMS::Key"
+    key_policy = resolve(doc, resources[key["Ref"]]["Properties"]["KeyPolicy"], values)
+    key_policy = json.loads(key_policy) if isinstance(key_policy, str) else key_policy
+    kms_context = {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}
+    if "aws:SourceAccount" in KMS_CONTEXT_KEYS.get(service, set()):
+        kms_context |= {"aws:SourceAccount": account, "aws:SourceArn": source_arn}
+    statements = list(_statements(key_policy))
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert _allowed(statements, service, action, None, kms_context), f"{service} may not {action} {key['Ref']}"
+
+    policies = [resolve(doc, r["Properties"]["PolicyDocument"], values, {topic: topic_arn})
+                for r in resources.values()
+                if r["Type"] == "AWS::SNS::TopicPolicy" and {"Ref": topic} in r["Properties"]["Topics"]]
+    statements = [s for policy in policies for s in _statements(policy)]
+    sns_context = {"aws:SourceAccount": account, "aws:SourceArn": source_arn}
+    assert _allowed(statements, service, "sns:Publish", topic_arn, sns_context), f"{service} may not publish"
+    other_account = sns_context | {"aws:SourceAccount": "210987654321",
+                                   "aws:SourceArn": source_arn.replace(account, "210987654321")}
+    assert not _allowed(statements, service, "sns:Publish", topic_arn, other_account), "any account may publish"
